@@ -1,0 +1,1 @@
+"""Lambda handlers and domain logic for the nightly WorkMail mailbox backup."""
