@@ -4,10 +4,10 @@ Lambda reads the system clock. The local mode compresses a night into seconds, s
 swaps the source for a simulated clock shared with the WorkMail emulator.
 """
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-_source: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+_source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def utc_now() -> datetime:
@@ -23,4 +23,4 @@ def use_source(source: Callable[[], datetime]) -> None:
 
 def use_system_clock() -> None:
     """Go back to the system clock."""
-    use_source(lambda: datetime.now(timezone.utc))
+    use_source(lambda: datetime.now(UTC))

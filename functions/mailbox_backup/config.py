@@ -1,0 +1,75 @@
+"""Configuration the template passes to every function through its environment."""
+
+import os
+from dataclasses import dataclass
+
+from mailbox_backup.errors import ConfigurationError
+
+# WorkMail runs at most this many export jobs per organization, whoever started them.
+SERVICE_MAX_CONCURRENT_EXPORTS = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    ledger_table: str
+    export_bucket: str
+    export_prefix: str
+    export_role_arn: str
+    kms_key_arn: str
+    max_concurrent_exports: int
+    min_poll_seconds: int
+    max_poll_seconds: int
+    schedule_timezone: str
+    defer_horizon_hours: float
+    ticks_per_execution: int
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment at invocation time.
+
+    Read per invocation rather than at import so that one process can host several
+    functions with different environments, as the local mode does.
+    """
+    settings = Settings(
+        ledger_table=_required("LEDGER_TABLE"),
+        export_bucket=_required("EXPORT_BUCKET"),
+        export_prefix=os.environ.get("EXPORT_PREFIX", "workmail-exports").strip("/"),
+        export_role_arn=_required("EXPORT_ROLE_ARN"),
+        kms_key_arn=_required("KMS_KEY_ARN"),
+        max_concurrent_exports=_integer("MAX_CONCURRENT_EXPORTS", 10),
+        min_poll_seconds=_integer("MIN_POLL_SECONDS", 60),
+        max_poll_seconds=_integer("MAX_POLL_SECONDS", 900),
+        schedule_timezone=os.environ.get("SCHEDULE_TIMEZONE", "UTC"),
+        defer_horizon_hours=float(os.environ.get("DEFER_HORIZON_HOURS", "6")),
+        ticks_per_execution=_integer("TICKS_PER_EXECUTION", 1000),
+    )
+    _check(settings)
+    return settings
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"Environment variable {name} is empty; set it in the template.")
+    return value
+
+
+def _integer(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"Environment variable {name} must be an integer, got {raw!r}.") from None
+
+
+def _check(settings: Settings) -> None:
+    if not 1 <= settings.max_concurrent_exports <= SERVICE_MAX_CONCURRENT_EXPORTS:
+        raise ConfigurationError(
+            f"MAX_CONCURRENT_EXPORTS must be between 1 and {SERVICE_MAX_CONCURRENT_EXPORTS}, "
+            f"got {settings.max_concurrent_exports}."
+        )
+    if not 1 <= settings.min_poll_seconds <= settings.max_poll_seconds:
+        raise ConfigurationError(
+            "MIN_POLL_SECONDS must be at least 1 and at most MAX_POLL_SECONDS, got "
+            f"{settings.min_poll_seconds} and {settings.max_poll_seconds}."
+        )

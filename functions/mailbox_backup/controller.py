@@ -1,0 +1,418 @@
+"""Controller: one pass of an organization's run.
+
+Each invocation reconciles the running jobs with WorkMail, records the finished ones,
+starts new jobs into the free slots, and says how long to wait before the next pass. Its
+work is bounded by the number of slots (10), never by the number of mailboxes.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from mailbox_backup import inputs, naming, workmail
+from mailbox_backup.clock import utc_now
+from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
+from mailbox_backup.errors import InvalidInputError, OrganizationUnavailableError
+from mailbox_backup.ledger import Ledger, active_partition, iso, parse_iso
+from mailbox_backup.observability import logger
+from mailbox_backup.start_run import CLOCK_MARGIN, EXPORT_INTERVAL, JOB_DESCRIPTION_PREFIX
+from mailbox_backup.verification import verify_export
+
+# Look again shortly after a job is expected to end, so it has ended when we look.
+FINISH_SLACK = timedelta(seconds=5)
+GONE_ERRORS = ("EntityNotFoundException", "EntityStateException")
+ORGANIZATION_ERRORS = ("OrganizationNotFoundException", "OrganizationStateException")
+
+
+@dataclass
+class Pass:
+    """What one controller pass learned, for the counters and the next wait."""
+
+    settings: Settings
+    ledger: Ledger
+    client: object
+    organization_id: str
+    run_id: str
+    now: datetime
+    counters: Counter = field(default_factory=Counter)
+    expected_ends: list[datetime] = field(default_factory=list)
+    running: int = 0
+    organization_full: bool = False
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    organization_id = inputs.organization_id(event)
+    run_id = inputs.run_id(event)
+    logger.append_keys(organization_id=organization_id, run_id=run_id)
+    return run_pass(
+        load_settings(),
+        organization_id,
+        run_id,
+        ticks_in_execution=int(event.get("ticksInExecution", 0)),
+        execution_part=int(event.get("executionPart", 0)),
+    )
+
+
+def run_pass(
+    settings: Settings,
+    organization_id: str,
+    run_id: str,
+    ticks_in_execution: int = 0,
+    execution_part: int = 0,
+) -> dict:
+    ledger = Ledger(settings.ledger_table)
+    run = ledger.get_run(organization_id, run_id)
+    if run is None:
+        raise InvalidInputError(f"Run {run_id} of {organization_id} has not been planned; start it with StartRun.")
+    current = Pass(settings, ledger, workmail.client(), organization_id, run_id, utc_now())
+
+    for task in ledger.active_tasks(organization_id, run_id):
+        _reconcile(current, task)
+    others = _other_running_jobs(current, run.get("otherRunningJobIds", []))
+
+    _start_into_free_slots(current, others)
+    ledger.add_to_run_counters(organization_id, run_id, dict(current.counters))
+
+    return _state_output(current, ticks_in_execution + 1, execution_part)
+
+
+# Reconciling running jobs ------------------------------------------------------------------
+
+
+def _reconcile(current: Pass, task: dict) -> None:
+    if task["status"] == "STARTING":
+        # The last pass recorded the intent but died before recording the job: starting
+        # again with the same client token returns that job instead of a second one.
+        _start(current, task)
+        return
+
+    try:
+        job = current.client.describe_mailbox_export_job(OrganizationId=current.organization_id, JobId=task["jobId"])
+    except ClientError as error:
+        if workmail.error_code(error) != "EntityNotFoundException":
+            raise
+        _record_failure(current, task, {"State": "FAILED"}, f"WorkMail no longer knows job {task['jobId']}")
+        return
+
+    if job["State"] == "RUNNING":
+        current.running += 1
+        current.expected_ends.append(_expected_end(job, task, current.now))
+    elif job["State"] == "COMPLETED":
+        _record_success(current, task, job)
+    else:
+        _record_failure(current, task, job, job.get("ErrorInfo") or f"job ended {job['State']}")
+
+
+def _expected_end(job: dict, task: dict, now: datetime) -> datetime:
+    """When a running job will likely end: from its progress if reported, else its expected length."""
+    started = job.get("StartTime") or parse_iso(task["startedAt"])
+    progress = job.get("EstimatedProgress") or 0
+    if progress >= 5:
+        elapsed = (now - started).total_seconds()
+        return started + timedelta(seconds=elapsed * 100 / progress)
+    return started + timedelta(seconds=int(task.get("expectedSeconds") or 0))
+
+
+def _record_success(current: Pass, task: dict, job: dict) -> None:
+    verification = verify_export(current.settings.export_bucket, task["s3Prefix"], current.settings.kms_key_arn)
+    if not verification.ok:
+        _record_failure(current, task, job, f"export COMPLETED but not verified: {verification.problem}")
+        return
+
+    ended = job.get("EndTime") or current.now
+    started = job.get("StartTime") or parse_iso(task["startedAt"])
+    fields = {
+        "status": "EXPORTED",
+        "endedAt": iso(ended),
+        "s3Path": job.get("S3Path"),
+        "kmsKeyArn": current.settings.kms_key_arn,
+        **verification.as_fields(),
+    }
+    _close_task(current, task, fields)
+    current.ledger.update_job(_job_ref(task), {"state": "COMPLETED", **fields})
+    current.ledger.update_mailbox(
+        current.organization_id,
+        task["entityId"],
+        {
+            "lastOutcome": "EXPORTED",
+            "lastSuccessAt": iso(ended),
+            "lastSuccessStartedAt": iso(started),
+            "lastSuccessJobId": task["jobId"],
+            "lastSuccessRunId": current.run_id,
+            "lastSuccessS3Path": job.get("S3Path"),
+            "lastSuccessObjectKey": verification.object_key,
+            "lastSuccessSizeBytes": verification.size_bytes,
+            "lastDurationSeconds": max(int((ended - started).total_seconds()), 1),
+        },
+    )
+    current.counters["exported"] += 1
+    logger.info("Export verified", extra={"entity_id": task["entityId"], "job_id": task["jobId"]})
+
+
+def _record_failure(current: Pass, task: dict, job: dict, error_text: str) -> None:
+    fields = {"status": "FAILED", "endedAt": iso(job.get("EndTime") or current.now), "error": error_text}
+    _close_task(current, task, fields)
+    current.ledger.update_job(_job_ref(task), {"state": job.get("State", "FAILED"), **fields})
+    current.ledger.update_mailbox(
+        current.organization_id, task["entityId"], {"lastOutcome": "FAILED", "lastError": error_text}
+    )
+    current.counters["failed"] += 1
+    logger.warning(
+        "Export failed",
+        extra={"entity_id": task["entityId"], "job_id": task.get("jobId"), "error": error_text},
+    )
+
+
+def _close_task(current: Pass, task: dict, fields: dict) -> None:
+    current.ledger.update_task(task, fields, remove=("GSI1PK", "GSI1SK"))
+
+
+def _job_ref(task: dict) -> dict:
+    return {
+        "organizationId": task["organizationId"],
+        "entityId": task["entityId"],
+        "startedAt": task["startedAt"],
+        "jobId": task["jobId"],
+    }
+
+
+# Jobs started by others --------------------------------------------------------------------
+
+
+def _other_running_jobs(current: Pass, job_ids: list[str]) -> list[str]:
+    """Which of the known foreign jobs still run; their slots are not ours to use."""
+    still_running = []
+    for job_id in job_ids:
+        try:
+            job = current.client.describe_mailbox_export_job(OrganizationId=current.organization_id, JobId=job_id)
+        except ClientError as error:
+            if workmail.error_code(error) == "EntityNotFoundException":
+                continue
+            raise
+        if job["State"] == "RUNNING":
+            still_running.append(job_id)
+            current.expected_ends.append(_expected_end(job, {"expectedSeconds": 0}, current.now))
+    if still_running != job_ids:
+        current.ledger.update_run(current.organization_id, current.run_id, {"otherRunningJobIds": still_running})
+    return still_running
+
+
+def _refresh_other_jobs(current: Pass) -> tuple[list[str], dict[str, datetime]]:
+    """List the organization's jobs (the full 7-day list): only after WorkMail refused a start.
+
+    Returns the foreign running jobs and the latest start per mailbox.
+    """
+    ours = {task.get("jobId") for task in current.ledger.active_tasks(current.organization_id, current.run_id)}
+    running, last_starts = [], {}
+    for job in workmail.list_export_jobs(current.client, current.organization_id):
+        entity, started = job["EntityId"], job.get("StartTime")
+        if started and (entity not in last_starts or started > last_starts[entity]):
+            last_starts[entity] = started
+        if job.get("State") == "RUNNING" and job["JobId"] not in ours:
+            running.append(job["JobId"])
+    current.ledger.update_run(current.organization_id, current.run_id, {"otherRunningJobIds": running})
+    return running, last_starts
+
+
+# Starting new jobs -------------------------------------------------------------------------
+
+
+def _free_slots(current: Pass, others: int) -> int:
+    by_setting = current.settings.max_concurrent_exports - current.running
+    by_service = SERVICE_MAX_CONCURRENT_EXPORTS - current.running - others
+    return max(0, min(by_setting, by_service))
+
+
+def _start_into_free_slots(current: Pass, others: list[str]) -> None:
+    slots = _free_slots(current, len(others))
+    refreshed = False
+    while slots > 0:
+        candidates = _next_candidates(current, slots)
+        if not candidates:
+            return
+        for task in candidates:
+            starting = _starting_fields(current, task)
+            if not current.ledger.claim_task(task, starting):
+                continue
+            task = {**task, **starting}
+            if _start(current, task):
+                slots -= 1
+                continue
+            if current.organization_full or refreshed:
+                return
+            # WorkMail refused the start: either the organization is full (jobs we did not
+            # know of) or this mailbox was exported too recently. One listing tells which.
+            refreshed = True
+            others, last_starts = _refresh_other_jobs(current)
+            slots = _free_slots(current, len(others))
+            if slots <= 0:
+                current.organization_full = True
+                return
+            _defer_refused(current, task, last_starts.get(task["entityId"]))
+            break
+
+
+def _next_candidates(current: Pass, slots: int) -> list[dict]:
+    ready = current.ledger.ready_tasks(current.organization_id, current.run_id, slots)
+    if len(ready) < slots:
+        ready += current.ledger.due_deferred_tasks(
+            current.organization_id, current.run_id, current.now, slots - len(ready)
+        )
+    return ready
+
+
+def _starting_fields(current: Pass, task: dict) -> dict:
+    label = task.get("email") or task.get("name") or task["entityId"]
+    return {
+        "status": "STARTING",
+        "clientToken": naming.client_token(current.organization_id, task["entityId"], current.run_id),
+        "s3Bucket": current.settings.export_bucket,
+        "s3Prefix": naming.export_prefix(
+            current.settings.export_prefix, current.organization_id, current.run_id, task["entityId"], label
+        ),
+        "startRequestedAt": iso(current.now),
+        "GSI1PK": active_partition(current.organization_id, current.run_id),
+        "GSI1SK": task["entityId"],
+    }
+
+
+def _start(current: Pass, task: dict) -> bool:
+    """Start (or re-attach to) the task's export; False if WorkMail said "later"."""
+    try:
+        response = current.client.start_mailbox_export_job(
+            ClientToken=task["clientToken"],
+            OrganizationId=current.organization_id,
+            EntityId=task["entityId"],
+            Description=f"{JOB_DESCRIPTION_PREFIX}{current.run_id}",
+            RoleArn=current.settings.export_role_arn,
+            KmsKeyArn=current.settings.kms_key_arn,
+            S3BucketName=task["s3Bucket"],
+            S3Prefix=task["s3Prefix"],
+        )
+    except ClientError as error:
+        return _start_refused(current, task, error)
+
+    _record_started(current, task, response["JobId"])
+    return True
+
+
+def _start_refused(current: Pass, task: dict, error: ClientError) -> bool:
+    code = workmail.error_code(error)
+    if code == "LimitExceededException":
+        _requeue(current, task)
+        return False
+    if code in ORGANIZATION_ERRORS:
+        _requeue(current, task)
+        raise OrganizationUnavailableError(
+            f"WorkMail refused to start exports for {current.organization_id}: {workmail.error_message(error)}"
+        ) from None
+    if code in GONE_ERRORS:
+        reason = f"mailbox is gone or disabled since the run was planned: {workmail.error_message(error)}"
+        _close_task(current, task, {"status": "SKIPPED", "reason": reason, "endedAt": iso(current.now)})
+        current.counters["skipped"] += 1
+        logger.info("Mailbox skipped", extra={"entity_id": task["entityId"], "reason": reason})
+        return True
+    if code == "InvalidParameterException":
+        error_text = f"WorkMail rejected the export request: {workmail.error_message(error)}"
+        _close_task(current, task, {"status": "FAILED", "error": error_text, "endedAt": iso(current.now)})
+        current.counters["failed"] += 1
+        logger.error("Export request rejected", extra={"entity_id": task["entityId"], "error": error_text})
+        return True
+    raise error
+
+
+def _record_started(current: Pass, task: dict, job_id: str) -> None:
+    started_at = iso(current.now)
+    current.ledger.update_task(task, {"status": "RUNNING", "jobId": job_id, "startedAt": started_at})
+    current.ledger.put_job(
+        {
+            "organizationId": current.organization_id,
+            "entityId": task["entityId"],
+            "email": task.get("email", ""),
+            "runId": current.run_id,
+            "jobId": job_id,
+            "clientToken": task["clientToken"],
+            "state": "RUNNING",
+            "startedAt": started_at,
+            "s3Bucket": task["s3Bucket"],
+            "s3Prefix": task["s3Prefix"],
+            "kmsKeyArn": current.settings.kms_key_arn,
+        }
+    )
+    current.ledger.update_mailbox(
+        current.organization_id,
+        task["entityId"],
+        {"lastStartedAt": started_at, "lastRunId": current.run_id, "lastJobId": job_id},
+    )
+    current.running += 1
+    current.expected_ends.append(current.now + timedelta(seconds=int(task.get("expectedSeconds") or 0)))
+    current.counters["started"] += 1
+    logger.info("Export started", extra={"entity_id": task["entityId"], "job_id": job_id})
+
+
+def _requeue(current: Pass, task: dict) -> None:
+    lane = "QUEUED" if task["queueSortKey"].startswith("READY#") else "DEFERRED"
+    current.ledger.update_task(task, {"status": lane, "GSI1PK": task["queuePartition"], "GSI1SK": task["queueSortKey"]})
+
+
+def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> None:
+    """WorkMail refused this mailbox while slots were free: it was exported in the last 24 hours."""
+    if last_start is None:
+        # No recent job explains the refusal; try again on the next pass.
+        return
+    not_before = last_start + EXPORT_INTERVAL + CLOCK_MARGIN
+    key = f"WAIT#{iso(not_before)}#{task['entityId']}"
+    reason = f"exported by someone else at {iso(last_start)}; allowed again at {iso(not_before)}"
+    current.ledger.update_task(
+        task,
+        {
+            "status": "DEFERRED",
+            "notBefore": iso(not_before),
+            "reason": reason,
+            "GSI1PK": task["queuePartition"],
+            "GSI1SK": key,
+            "queueSortKey": key,
+        },
+    )
+    current.counters["deferred"] += 1
+
+
+# What the state machine carries ------------------------------------------------------------
+
+
+def _state_output(current: Pass, ticks_in_execution: int, execution_part: int) -> dict:
+    has_ready = bool(current.ledger.ready_tasks(current.organization_id, current.run_id, 1))
+    next_deferred = current.ledger.next_deferred_task(current.organization_id, current.run_id)
+    done = current.running == 0 and not has_ready and next_deferred is None
+    continue_as_new = not done and ticks_in_execution >= current.settings.ticks_per_execution
+    output = {
+        "organizationId": current.organization_id,
+        "runId": current.run_id,
+        "done": done,
+        "waitSeconds": _wait_seconds(current, next_deferred),
+        "ticksInExecution": ticks_in_execution,
+        "executionPart": execution_part,
+        "running": current.running,
+        "continueAsNew": continue_as_new,
+    }
+    if continue_as_new:
+        output["nextExecutionPart"] = execution_part + 1
+        output["nextExecutionName"] = naming.execution_name(current.organization_id, current.run_id, execution_part + 1)
+    return output
+
+
+def _wait_seconds(current: Pass, next_deferred: dict | None) -> int:
+    """Sleep until the earliest expected event, within the configured bounds."""
+    wake_times = list(current.expected_ends)
+    if next_deferred:
+        wake_times.append(parse_iso(next_deferred["notBefore"]))
+    if current.organization_full or not wake_times:
+        return current.settings.min_poll_seconds
+
+    wake = max(min(wake_times), current.now) + FINISH_SLACK
+    seconds = int((wake - current.now).total_seconds())
+    return max(current.settings.min_poll_seconds, min(current.settings.max_poll_seconds, seconds))

@@ -1,0 +1,17 @@
+"""Errors the functions raise. Step Functions matches on these class names."""
+
+
+class BackupError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigurationError(BackupError):
+    """The deployment is misconfigured; an operator has to change a setting."""
+
+
+class InvalidInputError(BackupError):
+    """A function was invoked with input it cannot use."""
+
+
+class OrganizationUnavailableError(BackupError):
+    """The WorkMail organization does not exist or is not active."""

@@ -1,0 +1,267 @@
+"""StartRun: plan one organization's run.
+
+Lists every user and resource, decides for each mailbox whether it is exported now, later
+in this run (inside WorkMail's 24-hour window), or not at all (and why), and writes one
+task per mailbox into the ledger. The state machine receives ids and counts only.
+"""
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from mailbox_backup import inputs, priority, workmail
+from mailbox_backup.clock import utc_now
+from mailbox_backup.config import Settings, load_settings
+from mailbox_backup.errors import OrganizationUnavailableError
+from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
+from mailbox_backup.observability import logger
+
+# WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
+EXPORT_INTERVAL = timedelta(hours=24)
+# Clocks differ between us and WorkMail; waiting a little longer avoids a refused start.
+CLOCK_MARGIN = timedelta(minutes=2)
+# Jobs this tool starts carry this description, which tells them apart from others' jobs.
+JOB_DESCRIPTION_PREFIX = "workmail-backup run "
+FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    organization_id = inputs.organization_id(event)
+    run_id = inputs.run_id(event)
+    logger.append_keys(organization_id=organization_id, run_id=run_id)
+    return plan_run(load_settings(), organization_id, run_id, event.get("executionArn"))
+
+
+def plan_run(settings: Settings, organization_id: str, run_id: str, execution_arn: str | None) -> dict:
+    ledger = Ledger(settings.ledger_table)
+    client = workmail.client()
+    now = utc_now()
+
+    existing = ledger.get_run(organization_id, run_id)
+    if existing and existing.get("status") in FINISHED_RUN_STATES:
+        logger.info("Run already finished; nothing to do", extra={"status": existing["status"]})
+        return _already_finished(existing)
+    if existing and existing.get("status") == "RUNNING":
+        logger.info("Run already planned; resuming")
+        return _state_output(existing)
+
+    _check_organization(client, organization_id)
+    ledger.create_run(
+        {
+            "organizationId": organization_id,
+            "runId": run_id,
+            "status": "PLANNING",
+            "startedAt": iso(now),
+            "executionArn": execution_arn,
+            "maxConcurrentExports": settings.max_concurrent_exports,
+        }
+    )
+
+    plan = _plan_mailboxes(settings, ledger, client, organization_id, run_id, now)
+    ledger.put_items(plan.mailbox_items + plan.task_items)
+    run = {
+        "status": "RUNNING",
+        "plannedAt": iso(utc_now()),
+        "counts": dict(plan.counts),
+        "skipReasons": dict(plan.skip_reasons),
+        "otherRunningJobIds": plan.other_running_job_ids,
+    }
+    ledger.update_run(organization_id, run_id, run)
+    logger.info("Run planned", extra={"counts": dict(plan.counts)})
+    return _state_output({"organizationId": organization_id, "runId": run_id, **run})
+
+
+class _Plan:
+    def __init__(self):
+        self.mailbox_items: list[dict] = []
+        self.task_items: list[dict] = []
+        self.counts: Counter = Counter({"total": 0, "queued": 0, "deferred": 0, "skipped": 0})
+        self.skip_reasons: Counter = Counter()
+        self.other_running_job_ids: list[str] = []
+
+
+def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now) -> _Plan:
+    plan = _Plan()
+    known = {item["entityId"]: item for item in ledger.mailboxes(organization_id)}
+    last_starts, plan.other_running_job_ids = _recent_jobs(client, organization_id)
+
+    for entity in workmail.list_entities(client, organization_id):
+        mailbox = _merge_mailbox(known.get(entity.entity_id), entity, organization_id)
+        task = _decide(settings, client, mailbox, last_starts.get(entity.entity_id), run_id, now)
+        plan.counts["total"] += 1
+        plan.counts[task["status"].lower()] += 1
+        if task["status"] == "SKIPPED":
+            plan.skip_reasons[task.get("reasonCategory", task["reason"])] += 1
+        plan.mailbox_items.append(mailbox)
+        plan.task_items.append(task)
+    return plan
+
+
+def _check_organization(client, organization_id: str) -> None:
+    try:
+        organization = client.describe_organization(OrganizationId=organization_id)
+    except ClientError as error:
+        if workmail.error_code(error) == "OrganizationNotFoundException":
+            raise OrganizationUnavailableError(
+                f"WorkMail organization {organization_id} was not found in this account and region; "
+                "check the OrganizationIds parameter."
+            ) from None
+        raise
+    state = organization.get("State", "")
+    if state.lower() != "active":
+        raise OrganizationUnavailableError(
+            f"WorkMail organization {organization_id} is {state or 'in an unknown state'}, not Active; "
+            "exports resume once it is active again."
+        )
+
+
+def _recent_jobs(client, organization_id: str) -> tuple[dict[str, datetime], list[str]]:
+    """Latest start per mailbox over the last 7 days, and the ids of jobs running now.
+
+    Listing the whole 7-day history is done once per run, here, never in the polling loop.
+    """
+    last_starts: dict[str, datetime] = {}
+    running: list[str] = []
+    for job in workmail.list_export_jobs(client, organization_id):
+        started = job.get("StartTime")
+        if started and (job["EntityId"] not in last_starts or started > last_starts[job["EntityId"]]):
+            last_starts[job["EntityId"]] = started
+        if job.get("State") == "RUNNING":
+            running.append(job["JobId"])
+    return last_starts, running
+
+
+def _merge_mailbox(known: dict | None, entity: workmail.Entity, organization_id: str) -> dict:
+    """The mailbox item: what WorkMail says now, plus the history the ledger keeps."""
+    mailbox = dict(known or {})
+    mailbox.update(
+        {
+            "PK": f"ORG#{organization_id}",
+            "SK": f"MAILBOX#{entity.entity_id}",
+            "type": "MAILBOX",
+            "organizationId": organization_id,
+            "entityId": entity.entity_id,
+            "email": entity.email,
+            "name": entity.name,
+            "kind": entity.kind,
+            "state": entity.state,
+            "role": entity.role,
+        }
+    )
+    return mailbox
+
+
+def _decide(settings, client, mailbox, workmail_last_start, run_id, now) -> dict:
+    task = _new_task(mailbox, run_id)
+    reason = workmail.skip_reason(_entity_of(mailbox))
+    if reason:
+        return {**task, "status": "SKIPPED", "reason": reason}
+
+    not_before, previous = _next_allowed_start(mailbox, workmail_last_start)
+    if not_before and not_before > now + timedelta(hours=settings.defer_horizon_hours):
+        return {
+            **task,
+            "status": "SKIPPED",
+            "reason": _too_recent_reason(previous, mailbox, not_before),
+            "reasonCategory": "exported within the last 24 hours",
+        }
+
+    if mailbox["kind"] == "USER" and not mailbox.get("lastDurationSeconds"):
+        mailbox["sizeMb"] = workmail.mailbox_size_mb(client, mailbox["organizationId"], mailbox["entityId"])
+    task["expectedSeconds"] = priority.expected_seconds(mailbox)
+    task["sizeMb"] = mailbox.get("sizeMb")
+
+    if not_before and not_before > now:
+        key = priority.deferred_sort_key(iso(not_before), mailbox["entityId"])
+        reason = f"exported {_by_whom(previous, mailbox)} at {iso(previous)}; allowed again at {iso(not_before)}"
+        return {
+            **task,
+            "status": "DEFERRED",
+            "notBefore": iso(not_before),
+            "reason": reason,
+            "GSI1PK": task["queuePartition"],
+            "GSI1SK": key,
+            "queueSortKey": key,
+        }
+    key = priority.queue_sort_key(mailbox, task["expectedSeconds"])
+    return {**task, "status": "QUEUED", "GSI1PK": task["queuePartition"], "GSI1SK": key, "queueSortKey": key}
+
+
+def _new_task(mailbox: dict, run_id: str) -> dict:
+    organization_id = mailbox["organizationId"]
+    return {
+        "PK": f"RUN#{organization_id}#{run_id}",
+        "SK": f"MAILBOX#{mailbox['entityId']}",
+        "type": "TASK",
+        "organizationId": organization_id,
+        "runId": run_id,
+        "entityId": mailbox["entityId"],
+        "email": mailbox.get("email", ""),
+        "name": mailbox.get("name", ""),
+        "kind": mailbox["kind"],
+        "queuePartition": queue_partition(organization_id, run_id),
+    }
+
+
+def _entity_of(mailbox: dict) -> workmail.Entity:
+    return workmail.Entity(
+        entity_id=mailbox["entityId"],
+        name=mailbox.get("name", ""),
+        email=mailbox.get("email", ""),
+        kind=mailbox["kind"],
+        state=mailbox["state"],
+        role=mailbox.get("role", ""),
+    )
+
+
+def _next_allowed_start(mailbox: dict, workmail_last_start: datetime | None):
+    """When WorkMail will next accept an export of this mailbox, and the start that decides it.
+
+    Both the ledger and WorkMail's own job list count, so exports started by someone
+    else, or by a run whose record was lost, are respected.
+    """
+    starts = [workmail_last_start] if workmail_last_start else []
+    if mailbox.get("lastStartedAt"):
+        starts.append(parse_iso(mailbox["lastStartedAt"]))
+    if not starts:
+        return None, None
+    previous = max(starts)
+    return previous + EXPORT_INTERVAL + CLOCK_MARGIN, previous
+
+
+def _by_whom(previous: datetime, mailbox: dict) -> str:
+    ours = mailbox.get("lastStartedAt") and parse_iso(mailbox["lastStartedAt"]) == previous
+    return f"by run {mailbox.get('lastRunId', 'of this tool')}" if ours else "by someone else"
+
+
+def _too_recent_reason(previous: datetime, mailbox: dict, not_before: datetime) -> str:
+    return (
+        f"exported {_by_whom(previous, mailbox)} at {iso(previous)}; WorkMail allows one export per "
+        f"24 hours, next at {iso(not_before)}"
+    )
+
+
+def _already_finished(run: dict) -> dict:
+    output = _state_output(run)
+    output["alreadyFinished"] = True
+    output["reason"] = (
+        f"run {run['runId']} already finished ({run['status']}) at {run.get('endedAt', 'an earlier time')}; "
+        "start an on-demand run to export again"
+    )
+    return output
+
+
+def _state_output(run: dict) -> dict:
+    """What the state machine carries between states: ids and counts, never mailbox lists."""
+    return {
+        "organizationId": run["organizationId"],
+        "runId": run["runId"],
+        "counts": run.get("counts", {}),
+        "done": False,
+        "waitSeconds": 0,
+        "ticksInExecution": 0,
+        "executionPart": 0,
+    }

@@ -1,0 +1,107 @@
+"""The WorkMail calls the workflow makes, with the service's limits spelled out."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+# Standard mode retries ThrottlingException, TooManyRequestsException and 5xx errors with
+# exponential backoff and jitter; LimitExceededException is not retried, it means "later".
+RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
+
+PAGE_SIZE = 100
+
+# Roles whose users have a mailbox this workflow exports. System and remote users have none.
+EXPORTABLE_USER_ROLES = ("USER",)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A user or resource of the organization, as listed."""
+
+    entity_id: str
+    name: str
+    email: str
+    kind: str  # USER or RESOURCE
+    state: str
+    role: str
+
+    @property
+    def label(self) -> str:
+        return self.email or self.name or self.entity_id
+
+
+def client():
+    return boto3.client("workmail", config=RETRYING)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def error_message(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Message", str(error))
+
+
+def list_entities(workmail, organization_id: str) -> Iterator[Entity]:
+    """Every user and resource of the organization, across all pages."""
+    for page in workmail.get_paginator("list_users").paginate(
+        OrganizationId=organization_id, PaginationConfig={"PageSize": PAGE_SIZE}
+    ):
+        for user in page.get("Users", []):
+            yield Entity(
+                entity_id=user["Id"],
+                name=user.get("Name", ""),
+                email=user.get("Email", ""),
+                kind="USER",
+                state=user.get("State", ""),
+                role=user.get("UserRole", ""),
+            )
+    for page in workmail.get_paginator("list_resources").paginate(
+        OrganizationId=organization_id, PaginationConfig={"PageSize": PAGE_SIZE}
+    ):
+        for resource in page.get("Resources", []):
+            yield Entity(
+                entity_id=resource["Id"],
+                name=resource.get("Name", ""),
+                email=resource.get("Email", ""),
+                kind="RESOURCE",
+                state=resource.get("State", ""),
+                role=resource.get("Type", ""),
+            )
+
+
+def skip_reason(entity: Entity) -> str | None:
+    """Why an entity is not exported, or None if it should be."""
+    if entity.state != "ENABLED":
+        return f"{entity.kind.lower()} is {entity.state.lower() or 'in an unknown state'}"
+    if entity.kind == "USER" and entity.role not in EXPORTABLE_USER_ROLES:
+        return f"{entity.role.lower().replace('_', ' ')} has no exportable mailbox"
+    return None
+
+
+def list_export_jobs(workmail, organization_id: str) -> Iterator[dict]:
+    """The organization's export jobs of the last 7 days (the only ones the API returns).
+
+    botocore has no paginator for this operation, so the pages are followed by hand.
+    """
+    arguments = {"OrganizationId": organization_id, "MaxResults": PAGE_SIZE}
+    while True:
+        page = workmail.list_mailbox_export_jobs(**arguments)
+        yield from page.get("Jobs", [])
+        if not page.get("NextToken"):
+            return
+        arguments["NextToken"] = page["NextToken"]
+
+
+def mailbox_size_mb(workmail, organization_id: str, user_id: str) -> float | None:
+    """The user's mailbox size in MB, or None when WorkMail cannot tell (e.g. a resource)."""
+    try:
+        details = workmail.get_mailbox_details(OrganizationId=organization_id, UserId=user_id)
+    except ClientError as error:
+        if error_code(error) in ("EntityNotFoundException", "EntityStateException"):
+            return None
+        raise
+    return float(details.get("MailboxSize", 0.0))

@@ -1,0 +1,60 @@
+"""The ``workmail-backup`` command."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Nightly, verifiable backups of every Amazon WorkMail mailbox.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="Run the real workflow on this machine against a simulated organization.", no_args_is_help=True
+)
+app.add_typer(local_app, name="local")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+@local_app.command("run")
+def local_run(
+    scenario: Annotated[Path, typer.Option(help="Scenario file (YAML or JSON) describing the organizations.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary and every mailbox as JSON.")] = False,
+    max_concurrent: Annotated[int, typer.Option(min=1, max=10, help="Most exports to run at once (1-10).")] = 10,
+    template: Annotated[Path, typer.Option(help="SAM template to deploy locally.")] = Path("template.yaml"),
+) -> None:
+    """Run one nightly backup of the scenario's organizations and print the result."""
+    from workmail_backup.local import display
+    from workmail_backup.local.emulator import ScenarioError, load_scenario
+    from workmail_backup.local.runner import LocalEnvironment, LocalRunError
+
+    try:
+        loaded = load_scenario(scenario)
+    except (ScenarioError, OSError) as error:
+        errors.print(f"[red]Scenario {scenario} cannot be used:[/red] {error}")
+        raise typer.Exit(2) from None
+    if not template.is_file():
+        errors.print(f"[red]Template {template} not found;[/red] run from the project folder or pass --template.")
+        raise typer.Exit(2)
+
+    parameters = {"MaxConcurrentExports": str(max_concurrent)}
+    try:
+        with LocalEnvironment(loaded, template=template, parameters=parameters) as environment:
+            if as_json:
+                result = environment.run_nightly()
+            else:
+                with display.LiveProgress(console) as progress:
+                    result = environment.run_nightly(on_progress=progress.update)
+    except LocalRunError as error:
+        errors.print(f"[red]The local run failed:[/red] {error}")
+        raise typer.Exit(1) from None
+
+    if as_json:
+        json.dump(result.as_json(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        display.print_summary(console, result)
+    healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
+    raise typer.Exit(0 if healthy else 1)

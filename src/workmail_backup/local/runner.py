@@ -1,0 +1,260 @@
+"""Run the real workflow locally: moto, the WorkMail emulator, the template's handlers.
+
+``LocalEnvironment`` deploys ``template.yaml`` into moto, starts the emulator for a
+scenario, routes Lambda invocations to the handlers in this process, and drives the
+nightly state machine with simulated time.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+
+from mailbox_backup import clock as handler_clock
+from mailbox_backup.ledger import Ledger, iso
+from workmail_backup.local import seams
+from workmail_backup.local.emulator import WorkMailEmulator
+from workmail_backup.local.simclock import SimulatedClock
+from workmail_backup.local.stack import deploy_local_stack
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# A run that has not finished after this many real seconds is reported as stuck.
+DEFAULT_TIMEOUT_SECONDS = 600
+
+
+class LocalRunError(RuntimeError):
+    """The local run could not complete; the message says what went wrong."""
+
+
+@dataclass
+class OrganizationResult:
+    organization_id: str
+    run: dict
+    tasks: list[dict]
+    peak_running: int
+    limit_exceeded: int
+
+    def mailboxes(self) -> list[dict]:
+        """One line per mailbox: what happened to it in this run."""
+        return [
+            {
+                "entityId": task["entityId"],
+                "email": task.get("email", ""),
+                "outcome": task.get("status"),
+                "reason": task.get("reason") or task.get("error"),
+                "jobId": task.get("jobId"),
+                "s3Path": task.get("s3Path"),
+                "start": task.get("startedAt"),
+                "end": task.get("endedAt"),
+            }
+            for task in sorted(self.tasks, key=lambda item: item.get("email") or item["entityId"])
+        ]
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    organizations: list[OrganizationResult]
+    simulated_start: datetime
+    simulated_end: datetime
+    wall_seconds: float
+    executions: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "runId": self.run_id,
+            "simulatedStart": iso(self.simulated_start),
+            "simulatedEnd": iso(self.simulated_end),
+            "simulatedHours": round((self.simulated_end - self.simulated_start).total_seconds() / 3600, 2),
+            "wallSeconds": round(self.wall_seconds, 2),
+            "organizations": [
+                {
+                    "organizationId": result.organization_id,
+                    "status": result.run.get("status"),
+                    "error": result.run.get("error"),
+                    "summary": result.run.get("counts", {}),
+                    "skipReasons": result.run.get("skipReasons", {}),
+                    "peakRunningJobs": result.peak_running,
+                    "limitExceededResponses": result.limit_exceeded,
+                    "mailboxes": result.mailboxes(),
+                }
+                for result in self.organizations
+            ],
+            "executions": self.executions,
+        }
+
+
+class LocalEnvironment:
+    """Everything a local run needs, set up once and torn down on exit."""
+
+    def __init__(self, scenario, template: Path = DEFAULT_TEMPLATE, parameters: dict[str, str] | None = None):
+        self.scenario = scenario
+        self.template = template
+        self.parameters = parameters or {}
+        self.region = scenario.region
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._seams = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    # Setting up --------------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalEnvironment":
+        self._set_environment(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        self._mock.start()
+        try:
+            self._start_services()
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start_services(self) -> None:
+        self.clock = SimulatedClock(self.scenario.start, self._running_executions)
+        handler_clock.use_source(self.clock.now)
+
+        parameters = {
+            "OrganizationIds": ",".join(org.id for org in self.scenario.organizations),
+            **self.parameters,
+        }
+        self.stack = deploy_local_stack(self.template, parameters, region=self.region)
+
+        self.emulator = WorkMailEmulator(self.scenario, now=self.clock.now)
+        self._set_environment({"AWS_ENDPOINT_URL_WORKMAIL": self.emulator.start()})
+
+        self.lambdas = seams.LocalLambdas({function.name: function.code_uri for function in self.stack.functions})
+        self._seams = seams.installed(self.lambdas, self.clock.sleep)
+        self._seams.__enter__()
+
+        self.stepfunctions = boto3.client("stepfunctions", region_name=self.region)
+        self.ledger = Ledger(self.stack.outputs["LedgerTableName"])
+
+    def _set_environment(self, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def __exit__(self, *exc_info) -> None:
+        if self._seams is not None:
+            self._seams.__exit__(None, None, None)
+            self._seams = None
+        if getattr(self, "emulator", None) is not None:
+            self.emulator.stop()
+        handler_clock.use_system_clock()
+        self._mock.stop()
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    # Running -----------------------------------------------------------------------------
+
+    @property
+    def organization_ids(self) -> list[str]:
+        return [organization.id for organization in self.scenario.organizations]
+
+    def run_nightly(
+        self,
+        scheduled_time: datetime | None = None,
+        on_progress: Callable[["LocalEnvironment"], None] | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> RunResult:
+        """Start the nightly state machine as the schedule would, and wait for every run."""
+        scheduled_time = scheduled_time or self.clock.now()
+        schedule_input = {"organizationIds": self.organization_ids, "scheduledTime": iso(scheduled_time)}
+        return self._run(self.stack.outputs["NightlyStateMachineArn"], schedule_input, on_progress, timeout_seconds)
+
+    def _run(self, state_machine_arn, execution_input, on_progress, timeout_seconds) -> RunResult:
+        wall_start, simulated_start = time.monotonic(), self.clock.now()
+        already = {execution["executionArn"] for execution in self.executions()}
+        execution = self.stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn, input=json.dumps(execution_input)
+        )
+        self._wait_for_executions(timeout_seconds, on_progress)
+
+        dispatched = self._execution_output(execution["executionArn"]) or {}
+        run_id = dispatched.get("runId", "")
+        new_executions = [item for item in self.executions() if item["executionArn"] not in already]
+        return RunResult(
+            run_id=run_id,
+            organizations=[self.organization_result(org_id, run_id) for org_id in self.organization_ids],
+            simulated_start=simulated_start,
+            simulated_end=self.clock.now(),
+            wall_seconds=time.monotonic() - wall_start,
+            executions=new_executions,
+        )
+
+    def _wait_for_executions(self, timeout_seconds: float, on_progress) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        time.sleep(0.05)
+        while self._running_executions():
+            if on_progress:
+                on_progress(self)
+            if time.monotonic() > deadline:
+                raise LocalRunError(
+                    f"The run did not finish within {timeout_seconds:.0f} real seconds; "
+                    f"simulated time reached {iso(self.clock.now())}."
+                )
+            time.sleep(0.05)
+        if on_progress:
+            on_progress(self)
+
+    def _execution_output(self, execution_arn: str) -> dict | None:
+        described = self.stepfunctions.describe_execution(executionArn=execution_arn)
+        return json.loads(described["output"]) if described.get("output") else None
+
+    def executions(self) -> list[dict]:
+        """Every execution of the stack's state machines, with status and history length."""
+        found = []
+        for output in ("NightlyStateMachineArn", "OrganizationBackupStateMachineArn"):
+            paginator = self.stepfunctions.get_paginator("list_executions")
+            for page in paginator.paginate(stateMachineArn=self.stack.outputs[output]):
+                for execution in page["executions"]:
+                    found.append(
+                        {
+                            "executionArn": execution["executionArn"],
+                            "name": execution["name"],
+                            "status": execution["status"],
+                        }
+                    )
+        return found
+
+    def history_length(self, execution_arn: str) -> int:
+        return len(self.stepfunctions.get_execution_history(executionArn=execution_arn)["events"])
+
+    def _running_executions(self) -> int:
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[DEFAULT_ACCOUNT_ID][self.region]
+        return len(backend._get_executions(ExecutionStatus.RUNNING))
+
+    # Reading results ---------------------------------------------------------------------
+
+    def organization_result(self, organization_id: str, run_id: str) -> OrganizationResult:
+        return OrganizationResult(
+            organization_id=organization_id,
+            run=self.ledger.get_run(organization_id, run_id) or {},
+            tasks=list(self.ledger.tasks(organization_id, run_id)),
+            peak_running=self.emulator.peak_running(organization_id),
+            limit_exceeded=self.emulator.limit_exceeded_count(organization_id),
+        )

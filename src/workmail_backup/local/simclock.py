@@ -1,0 +1,52 @@
+"""Simulated time for the local mode: a night of exports in seconds.
+
+Time moves only when every running execution is waiting in a Wait state; then it jumps
+to the earliest wake-up. Handlers therefore take no simulated time, and the result does
+not depend on how fast or loaded the machine is.
+"""
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+# How often a waiting thread rechecks whether the others are all waiting too; real seconds.
+_RECHECK_SECONDS = 0.02
+
+
+class SimulatedClock:
+    def __init__(self, start: datetime, busy_participants: Callable[[], int]):
+        """``busy_participants`` counts the executions that are running right now."""
+        self._now = start
+        self._participants = busy_participants
+        self._wake_times: list[datetime] = []
+        self._condition = threading.Condition()
+        self.total_waited = timedelta(0)
+
+    def now(self) -> datetime:
+        with self._condition:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling execution until simulated time has moved ``seconds`` on."""
+        with self._condition:
+            wake_at = self._now + timedelta(seconds=seconds)
+            self._wake_times.append(wake_at)
+            try:
+                while self._now < wake_at:
+                    if len(self._wake_times) >= self._participants():
+                        self._advance_to(min(self._wake_times))
+                    else:
+                        self._condition.wait(_RECHECK_SECONDS)
+            finally:
+                self._wake_times.remove(wake_at)
+
+    def advance(self, seconds: float) -> None:
+        """Move time on by hand (between runs, or in tests)."""
+        with self._condition:
+            self._advance_to(self._now + timedelta(seconds=seconds))
+
+    def _advance_to(self, moment: datetime) -> None:
+        if moment > self._now:
+            self.total_waited += moment - self._now
+            self._now = moment
+        self._condition.notify_all()
