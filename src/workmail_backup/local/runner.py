@@ -18,6 +18,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from mailbox_backup import clock as handler_clock
+from mailbox_backup import naming
 from mailbox_backup.ledger import Ledger, iso
 from workmail_backup.local import seams
 from workmail_backup.local.emulator import WorkMailEmulator
@@ -183,12 +184,33 @@ class LocalEnvironment:
         schedule_input = {"organizationIds": self.organization_ids, "scheduledTime": iso(scheduled_time)}
         return self._run(self.stack.outputs["NightlyStateMachineArn"], schedule_input, on_progress, timeout_seconds)
 
-    def _run(self, state_machine_arn, execution_input, on_progress, timeout_seconds) -> RunResult:
+    def run_on_demand(
+        self,
+        organization_id: str,
+        on_progress: Callable[["LocalEnvironment"], None] | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> RunResult:
+        """Start one organization's run now, as an operator's on-demand run would."""
+        run_id = naming.on_demand_run_id(self.clock.now())
+        execution_input = {"organizationId": organization_id, "runId": run_id}
+        result = self._run(
+            self.stack.outputs["OrganizationBackupStateMachineArn"],
+            execution_input,
+            on_progress,
+            timeout_seconds,
+            name=naming.execution_name(organization_id, run_id),
+        )
+        result.run_id = run_id
+        result.organizations = [self.organization_result(organization_id, run_id)]
+        return result
+
+    def _run(self, state_machine_arn, execution_input, on_progress, timeout_seconds, name=None) -> RunResult:
         wall_start, simulated_start = time.monotonic(), self.clock.now()
         already = {execution["executionArn"] for execution in self.executions()}
-        execution = self.stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn, input=json.dumps(execution_input)
-        )
+        arguments = {"stateMachineArn": state_machine_arn, "input": json.dumps(execution_input)}
+        if name:
+            arguments["name"] = name
+        execution = self.stepfunctions.start_execution(**arguments)
         self._wait_for_executions(timeout_seconds, on_progress)
 
         dispatched = self._execution_output(execution["executionArn"]) or {}
