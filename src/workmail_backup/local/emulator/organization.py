@@ -1,0 +1,275 @@
+"""The live state of emulated organizations: mailboxes and export jobs over simulated time.
+
+Nothing here reads a clock. Every question takes ``now``, so a job's state is a function
+of its interval and the time asked about, and the same history always gives the same
+answers.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from .consistency import find_mailbox
+from .durations import parse_duration
+from .population import job_id
+from .scenario import JobSpec, OrganizationSpec, ResourceSpec, Scenario, UserSpec
+
+EXPORT_SERVICE = "export.workmail.amazonaws.com"
+LIST_WINDOW = timedelta(days=7)
+# Mailboxes that existed long before any scenario begins; only reported as EnabledDate.
+_ENABLED_LONG_AGO = timedelta(days=400)
+
+
+@dataclass
+class Mailbox:
+    """A user or resource as the emulator keeps it."""
+
+    entity_id: str
+    name: str
+    email: str
+    role: str  # USER, SYSTEM_USER, REMOTE_USER, or RESOURCE
+    initial_state: str
+    mailbox_mb: float
+    quota_mb: int
+    export_duration: timedelta
+    enabled_date: datetime
+    display_name: str | None = None
+    resource_type: str | None = None
+    description: str | None = None
+    disabled_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def is_resource(self) -> bool:
+        """True for rooms and equipment."""
+        return self.role == "RESOURCE"
+
+    def state_at(self, now: datetime) -> str:
+        """ENABLED, DISABLED or DELETED at ``now``, following scheduled changes."""
+        if self.deleted_at is not None and now >= self.deleted_at:
+            return "DELETED"
+        if self.disabled_at is not None and now >= self.disabled_at:
+            return "DISABLED"
+        return self.initial_state
+
+    def disabled_date(self, now: datetime) -> datetime | None:
+        """When the mailbox stopped being enabled, if it has."""
+        if self.state_at(now) == "ENABLED":
+            return None
+        changes = [moment for moment in (self.disabled_at, self.deleted_at) if moment and moment <= now]
+        return min(changes) if changes else self.enabled_date + timedelta(days=30)
+
+
+@dataclass
+class ExportJob:
+    """One mailbox export job. ``state`` is the state at the moment the job was read."""
+
+    job_id: str
+    organization_id: str
+    entity_id: str
+    client_token: str | None
+    started_by: str
+    start: datetime
+    end: datetime
+    s3_bucket: str
+    s3_prefix: str
+    kms_key_arn: str
+    role_arn: str
+    description: str | None = None
+    outcome: str = "COMPLETED"
+    error_info: str | None = None
+    s3_path: str | None = None
+    state: str = "RUNNING"
+    settled: bool = False
+    from_scenario: bool = False
+
+    def is_running_at(self, now: datetime) -> bool:
+        """True while the job occupies one of the organization's slots."""
+        return self.start <= now < self.end
+
+    def state_at(self, now: datetime) -> str:
+        """RUNNING until ``end``, then its outcome."""
+        return "RUNNING" if now < self.end else self.outcome
+
+    def progress_at(self, now: datetime) -> int:
+        """EstimatedProgress: elapsed share of the duration, 100 only once COMPLETED."""
+        if self.state_at(now) == "COMPLETED":
+            return 100
+        total = (self.end - self.start).total_seconds()
+        elapsed = (min(now, self.end) - self.start).total_seconds()
+        share = elapsed / total if total > 0 else 1.0
+        return max(0, min(99, int(share * 100)))
+
+    def snapshot(self, now: datetime) -> "ExportJob":
+        """A copy whose ``state`` is the state at ``now``."""
+        return replace(self, state=self.state_at(now))
+
+
+@dataclass
+class Organization:
+    """An organization with its mailboxes and every export job ever started in it."""
+
+    organization_id: str
+    alias: str
+    state: str
+    mail_domain: str
+    arn: str
+    created: datetime
+    users: list[Mailbox]
+    resources: list[Mailbox]
+    list_users_includes_resources: bool
+    jobs: list[ExportJob] = field(default_factory=list)
+    _jobs_by_id: dict[str, ExportJob] = field(default_factory=dict)
+    _jobs_by_token: dict[str, ExportJob] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lookup = {}
+        for mailbox in [*self.users, *self.resources]:
+            for key in (mailbox.entity_id, mailbox.email, mailbox.name):
+                self._lookup.setdefault(key.lower(), mailbox)
+
+    def find(self, reference: str) -> Mailbox | None:
+        """The user or resource with this id, email or name (case-insensitive)."""
+        return self._lookup.get(reference.lower())
+
+    def add_job(self, job: ExportJob) -> None:
+        """Record a job; jobs stay ordered by start time."""
+        self.jobs.append(job)
+        self.jobs.sort(key=lambda item: (item.start, item.job_id))
+        self._jobs_by_id[job.job_id] = job
+        if job.client_token is not None:
+            self._jobs_by_token[job.client_token] = job
+
+    def job(self, job_id_: str, now: datetime) -> ExportJob | None:
+        """The job with this id, if it has started by ``now``."""
+        job = self._jobs_by_id.get(job_id_)
+        return job if job is not None and job.start <= now else None
+
+    def job_for_token(self, client_token: str) -> ExportJob | None:
+        """The job an earlier StartMailboxExportJob with this ClientToken created."""
+        return self._jobs_by_token.get(client_token)
+
+    def started_jobs(self, now: datetime) -> list[ExportJob]:
+        """Jobs that have started by ``now`` (scenario jobs may start later in the night)."""
+        return [job for job in self.jobs if job.start <= now]
+
+    def running_count(self, now: datetime) -> int:
+        """How many jobs occupy a slot at ``now``, whoever started them."""
+        return sum(1 for job in self.jobs if job.is_running_at(now))
+
+    def latest_job_for(self, entity_id: str, now: datetime) -> ExportJob | None:
+        """The most recently started job of this mailbox, in any state."""
+        jobs = [job for job in self.started_jobs(now) if job.entity_id == entity_id]
+        return max(jobs, key=lambda job: job.start, default=None)
+
+    def peak_running(self, now: datetime) -> int:
+        """The most jobs running at once so far, swept exactly over the job intervals."""
+        events = []
+        for job in self.started_jobs(now):
+            events.append((job.start, 1))
+            events.append((job.end, -1))
+
+        # At equal times the end sorts first: a slot freed at t can be taken at t.
+        events.sort()
+        running = peak = 0
+        for _, change in events:
+            running += change
+            peak = max(peak, running)
+        return peak
+
+
+def build_organizations(scenario: Scenario) -> dict[str, Organization]:
+    """Create the live organizations, with their mailboxes and scenario jobs, from a scenario."""
+    organizations = {}
+    for spec in scenario.organizations:
+        organization = _organization(scenario, spec)
+        for index, job_spec in enumerate(spec.jobs):
+            organization.add_job(_scenario_job(scenario, spec, organization, index, job_spec))
+        organizations[spec.id] = organization
+    return organizations
+
+
+def _organization(scenario: Scenario, spec: OrganizationSpec) -> Organization:
+    return Organization(
+        organization_id=spec.id,
+        alias=spec.alias,
+        state=spec.state,
+        mail_domain=spec.mail_domain,
+        arn=f"arn:aws:workmail:{scenario.region}:{scenario.account_id}:organization/{spec.id}",
+        created=scenario.start - _ENABLED_LONG_AGO,
+        users=[_user(scenario, user) for user in spec.all_users()],
+        resources=[_resource(scenario, resource) for resource in spec.all_resources()],
+        list_users_includes_resources=spec.list_users_includes_resources,
+    )
+
+
+def _mailbox_times(scenario: Scenario, spec: UserSpec | ResourceSpec) -> dict:
+    return {
+        "disabled_at": scenario.time(spec.disabled_at) if spec.disabled_at is not None else None,
+        "deleted_at": scenario.time(spec.deleted_at) if spec.deleted_at is not None else None,
+    }
+
+
+def _user(scenario: Scenario, spec: UserSpec) -> Mailbox:
+    return Mailbox(
+        entity_id=str(spec.id),
+        name=spec.name,
+        email=spec.email,
+        role=spec.role,
+        initial_state=spec.state,
+        mailbox_mb=spec.mailbox_mb,
+        quota_mb=spec.quota_mb,
+        export_duration=scenario.export_duration(spec),
+        enabled_date=scenario.start - _ENABLED_LONG_AGO,
+        display_name=spec.display_name,
+        **_mailbox_times(scenario, spec),
+    )
+
+
+def _resource(scenario: Scenario, spec: ResourceSpec) -> Mailbox:
+    return Mailbox(
+        entity_id=str(spec.id),
+        name=spec.name,
+        email=spec.email,
+        role="RESOURCE",
+        initial_state=spec.state,
+        mailbox_mb=spec.mailbox_mb,
+        quota_mb=spec.quota_mb,
+        export_duration=scenario.export_duration(spec),
+        enabled_date=scenario.start - _ENABLED_LONG_AGO,
+        resource_type=spec.type,
+        description=spec.description,
+        **_mailbox_times(scenario, spec),
+    )
+
+
+def _scenario_job(
+    scenario: Scenario, spec: OrganizationSpec, organization: Organization, index: int, job: JobSpec
+) -> ExportJob:
+    mailbox_spec = find_mailbox(spec, job.entity)
+    assert mailbox_spec is not None, "load_scenario checks that every job names a mailbox"
+    mailbox = organization.find(str(mailbox_spec.id))
+    assert mailbox is not None
+
+    start = scenario.time(job.started)
+    duration = parse_duration(job.duration) if job.duration is not None else mailbox.export_duration
+    outcome = job.state if job.state not in (None, "RUNNING") else "COMPLETED"
+    region, account = scenario.region, scenario.account_id
+
+    return ExportJob(
+        job_id=job_id(spec.id, f"scenario/{index}"),
+        organization_id=spec.id,
+        entity_id=mailbox.entity_id,
+        client_token=None,
+        started_by=job.by,
+        start=start,
+        end=start + duration,
+        s3_bucket=job.s3_bucket,
+        s3_prefix=job.s3_prefix,
+        kms_key_arn=f"arn:aws:kms:{region}:{account}:key/00000000-0000-4000-8000-000000000000",
+        role_arn=f"arn:aws:iam::{account}:role/{job.by}-export-role",
+        description=job.description or f"started by {job.by}",
+        outcome=outcome,
+        error_info=job.error_info or ("Mailbox export failed." if outcome == "FAILED" else None),
+        s3_path=f"{job.s3_bucket}/{job.s3_prefix.rstrip('/')}/{job_id(spec.id, f'scenario/{index}')}.zip",
+        from_scenario=True,
+    )

@@ -1,0 +1,359 @@
+"""The scenario file: the organizations, mailboxes and history the emulator starts from.
+
+A scenario is YAML or JSON, validated strictly: an unknown key is an error, because a
+typo that silently fell back to a default would test something other than what its
+author meant. ``docs/scenario-format.md`` documents every field.
+"""
+
+import difflib
+import typing
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .consistency import scenario_problems
+from .durations import check_time, parse_duration, parse_instant, resolve_time
+from .population import generated_people, mailbox_sizes, resource_id, special_positions, user_id
+
+ORGANIZATION_ID_PATTERN = r"^m-[0-9a-f]{32}$"
+ORGANIZATION_ALIAS_PATTERN = r"^(?!d-)([\da-zA-Z]+)([-][\da-zA-Z]+)*$"
+USER_NAME_PATTERN = r"^[\w\-.]+(@[a-zA-Z0-9.\-]+\.[a-zA-Z0-9-]{2,})?$"
+EMAIL_PATTERN = r"^[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$"
+RESOURCE_ID_PATTERN = r"^r-[0-9a-f]{32}$"
+DEFAULT_QUOTA_MB = 51200
+
+EntityState = Literal["ENABLED", "DISABLED", "DELETED"]
+JobState = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+OrganizationState = Literal[
+    "Active", "Creating", "Deleting", "Deleted", "Failed", "Inactive", "Synchronizing"
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; one readable line per problem, each naming the field path."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _check_duration(value: str | int | float) -> str | int | float:
+    if parse_duration(value) < timedelta(0):
+        raise ValueError(f"must not be negative, got {value!r}")
+    return value
+
+
+TimeValue = Annotated[str | int | float | datetime, AfterValidator(check_time)]
+DurationValue = Annotated[str | int | float, AfterValidator(_check_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+class ExportSpeed(_Strict):
+    """How long an export takes: ``fixed_seconds`` plus the mailbox size over ``mb_per_minute``."""
+
+    fixed_seconds: float = Field(120, ge=0)
+    mb_per_minute: float = Field(60, gt=0)
+
+    def duration(self, mailbox_mb: float) -> timedelta:
+        """Time an export of a mailbox of ``mailbox_mb`` takes."""
+        return timedelta(seconds=self.fixed_seconds + mailbox_mb / self.mb_per_minute * 60)
+
+
+class _Mailbox(_Strict):
+    name: str
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    state: EntityState = "ENABLED"
+    mailbox_mb: float = Field(0, ge=0)
+    quota_mb: int = Field(DEFAULT_QUOTA_MB, ge=1)
+    export_minutes: float | None = Field(None, ge=0)
+    disabled_at: TimeValue | None = None
+    deleted_at: TimeValue | None = None
+
+
+class UserSpec(_Mailbox):
+    """A WorkMail user. ``id`` defaults to a UUID derived from the organization and name."""
+
+    name: str = Field(pattern=USER_NAME_PATTERN, min_length=1, max_length=64)
+    id: str | None = Field(None, min_length=12, max_length=256)
+    display_name: str | None = Field(None, max_length=256)
+    role: Literal["USER", "SYSTEM_USER", "REMOTE_USER"] = "USER"
+
+
+class ResourceSpec(_Mailbox):
+    """A room or equipment resource. ``id`` defaults to ``r-`` and 32 hex digits."""
+
+    name: str = Field(pattern=USER_NAME_PATTERN, min_length=1, max_length=20)
+    id: str | None = Field(None, pattern=RESOURCE_ID_PATTERN)
+    type: Literal["ROOM", "EQUIPMENT"] = "ROOM"
+    description: str | None = Field(None, min_length=1, max_length=64)
+
+
+class GenerateUsers(_Strict):
+    """Many users with lognormal mailbox sizes, the same for the same seed."""
+
+    count: int = Field(ge=0, le=100_000)
+    seed: int = 0
+    domain: str | None = Field(None, pattern=r"^[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$")
+    median_mb: float = Field(300, gt=0)
+    max_mb: float = Field(20_000, gt=0)
+    min_mb: float = Field(1, ge=0)
+    spread: float = Field(1.3, ge=0, le=5)
+    disabled: int = Field(0, ge=0)
+    deleted: int = Field(0, ge=0)
+    system: int = Field(0, ge=0)
+    remote: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _fits(self) -> "GenerateUsers":
+        special = self.disabled + self.deleted + self.system + self.remote
+        if special > self.count:
+            raise ValueError(f"disabled + deleted + system + remote ({special}) exceeds count ({self.count})")
+        if self.max_mb < self.min_mb:
+            raise ValueError(f"max_mb ({self.max_mb}) is below min_mb ({self.min_mb})")
+        return self
+
+
+class JobSpec(_Strict):
+    """An export job started by someone else: before the run, or during it (positive ``started``)."""
+
+    entity: str = Field(min_length=1)
+    started: TimeValue
+    duration: DurationValue | None = None
+    state: JobState | None = None
+    by: str = Field("someone-else", min_length=1)
+    error_info: str | None = Field(None, min_length=1, max_length=1024)
+    description: str | None = Field(None, max_length=1023)
+    s3_bucket: str = Field("other-team-exports", pattern=r"^[A-Za-z0-9.-]{1,63}$")
+    s3_prefix: str = Field("exports", pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1023}$")
+
+
+class OrganizationSpec(_Strict):
+    """One WorkMail organization and what is in it."""
+
+    id: str = Field(pattern=ORGANIZATION_ID_PATTERN)
+    alias: str = Field(pattern=ORGANIZATION_ALIAS_PATTERN, min_length=1, max_length=62)
+    state: OrganizationState = "Active"
+    default_mail_domain: str | None = None
+    list_users_includes_resources: bool = True
+    users: list[UserSpec] = []
+    generate_users: GenerateUsers | None = None
+    resources: list[ResourceSpec] = []
+    jobs: list[JobSpec] = []
+
+    @property
+    def mail_domain(self) -> str:
+        """The organization's default mail domain."""
+        return self.default_mail_domain or f"{self.alias}.awsapps.com"
+
+    def all_users(self) -> list[UserSpec]:
+        """Every user, listed ones first, then generated ones, each with its id filled in."""
+        users = [*self.users, *self._generated_users()]
+        return [
+            user if user.id else user.model_copy(update={"id": user_id(self.id, user.name)}) for user in users
+        ]
+
+    def all_resources(self) -> list[ResourceSpec]:
+        """Every resource, each with its id filled in."""
+        return [
+            r if r.id else r.model_copy(update={"id": resource_id(self.id, r.name)}) for r in self.resources
+        ]
+
+    def _generated_users(self) -> list[UserSpec]:
+        spec = self.generate_users
+        if spec is None or spec.count == 0:
+            return []
+
+        people = generated_people(spec.count, spec.seed)
+        sizes = mailbox_sizes(spec.count, spec.seed, spec.median_mb, spec.max_mb, spec.min_mb, spec.spread)
+        groups = {
+            "DISABLED": spec.disabled,
+            "DELETED": spec.deleted,
+            "SYSTEM_USER": spec.system,
+            "REMOTE_USER": spec.remote,
+        }
+        special = special_positions(spec.count, spec.seed, groups)
+        domain = spec.domain or self.mail_domain
+
+        return [
+            _generated_user(name, display, f"{name}@{domain}", size, special.get(position))
+            for position, ((name, display), size) in enumerate(zip(people, sizes, strict=True))
+        ]
+
+
+def _generated_user(name: str, display: str, email: str, size: float, group: str | None) -> UserSpec:
+    role = group if group in ("SYSTEM_USER", "REMOTE_USER") else "USER"
+    state = group if group in ("DISABLED", "DELETED") else "ENABLED"
+    # System and remote users have no mailbox in this organization, so nothing to size.
+    mailbox_mb = size if role == "USER" else 0
+    return UserSpec(
+        name=name, display_name=display, email=email, state=state, role=role, mailbox_mb=mailbox_mb
+    )
+
+
+class Scenario(_Strict):
+    """A whole scenario: when the run starts, where, how fast exports go, and the organizations."""
+
+    start: datetime
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    account_id: str = Field("123456789012", pattern=r"^\d{12}$")
+    export_speed: ExportSpeed = ExportSpeed()
+    organizations: list[OrganizationSpec] = Field(min_length=1)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _utc_start(cls, value: Any) -> datetime:
+        return parse_instant(value)
+
+    def time(self, value: str | int | float | datetime) -> datetime:
+        """Resolve a scenario time (relative to ``start`` or absolute) to a UTC instant."""
+        return resolve_time(value, self.start)
+
+    def organization(self, organization_id: str) -> OrganizationSpec:
+        """The organization with this id; KeyError if the scenario has none."""
+        for organization in self.organizations:
+            if organization.id == organization_id:
+                return organization
+        raise KeyError(organization_id)
+
+    def export_duration(self, mailbox: UserSpec | ResourceSpec) -> timedelta:
+        """How long exporting this mailbox takes: its ``export_minutes``, else the export speed."""
+        if mailbox.export_minutes is not None:
+            return timedelta(minutes=mailbox.export_minutes)
+        return self.export_speed.duration(mailbox.mailbox_mb)
+
+
+def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
+    """Load and validate a scenario from a file path, YAML/JSON text, or an already parsed mapping.
+
+    Raises ScenarioError listing every problem, one line each, naming the field path.
+    """
+    data = source if isinstance(source, Mapping) else _parse_text(_read(source))
+    if not isinstance(data, Mapping):
+        raise ScenarioError([f"scenario: must be a mapping of keys to values, got {type(data).__name__}"])
+
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError([_describe(detail) for detail in error.errors()]) from None
+
+    problems = scenario_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _read(source: str | Path) -> str:
+    looks_like_path = isinstance(source, Path) or (
+        "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))
+    )
+    if not looks_like_path:
+        return str(source)
+
+    path = Path(source)
+    if not path.is_file():
+        raise ScenarioError([f"scenario: file not found: {source}"])
+    return path.read_text(encoding="utf-8")
+
+
+def _parse_text(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "scenario"
+        problem = getattr(error, "problem", None) or str(error)
+        raise ScenarioError([f"{where}: not valid YAML or JSON: {problem}"]) from None
+
+
+def field_path(location: tuple[str | int, ...]) -> str:
+    """Render a pydantic location as ``organizations[0].users[3].mailbox_mb``."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "scenario"
+
+
+def _describe(detail: Mapping[str, Any]) -> str:
+    location = tuple(part for part in detail["loc"] if not _is_union_branch(part))
+    return f"{field_path(location)}: {_explain(detail, location)}"
+
+
+def _is_union_branch(part: str | int) -> bool:
+    # pydantic names the branch of a union it tried ("str", "function-after[...]"); not a field.
+    return isinstance(part, str) and (part in ("str", "int", "float", "datetime") or "[" in part)
+
+
+def _explain(detail: Mapping[str, Any], location: tuple[str | int, ...]) -> str:
+    kind, context, given = detail["type"], detail.get("ctx") or {}, detail.get("input")
+    simple = {
+        "greater_than_equal": lambda: f"must be >= {_number(context.get('ge'))}, got {given!r}",
+        "greater_than": lambda: f"must be > {_number(context.get('gt'))}, got {given!r}",
+        "less_than_equal": lambda: f"must be <= {_number(context.get('le'))}, got {given!r}",
+        "missing": lambda: "is required but missing",
+        "string_pattern_mismatch": lambda: f"must match {context.get('pattern')}, got {given!r}",
+        "literal_error": lambda: f"must be one of {context.get('expected')}, got {given!r}",
+        "too_short": lambda: f"must have at least {context.get('min_length')} item(s)",
+        "string_too_short": lambda: f"must be at least {context.get('min_length')} character(s) long",
+        "string_too_long": lambda: (
+            f"must be at most {context.get('max_length')} characters long, got {len(given)}"
+        ),
+        "extra_forbidden": lambda: _unknown_key(location),
+    }
+    if kind in simple:
+        return simple[kind]()
+
+    message = str(detail.get("msg", "is not valid")).removeprefix("Value error, ")
+    return message if kind == "value_error" else f"{message[:1].lower()}{message[1:]}, got {given!r}"
+
+
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _unknown_key(location: tuple[str | int, ...]) -> str:
+    known = _known_keys(location[:-1])
+    text = f"unknown key {location[-1]!r}"
+    close = difflib.get_close_matches(str(location[-1]), known, n=1)
+    if close:
+        return f"{text}; did you mean {close[0]!r}?"
+    return f"{text}; known keys here: {', '.join(known)}" if known else text
+
+
+def _known_keys(parent: tuple[str | int, ...]) -> list[str]:
+    model: Any = Scenario
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = (
+            model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        )
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """Find the pydantic model inside ``list[X]``, ``X | None`` and similar annotations."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,212 @@
+"""Scenario files: what loads, what is refused, and how the refusal reads."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workmail_backup.local.emulator import ScenarioError, load_scenario
+
+from .conftest import ORG, START, organization, scenario
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def problems_of(definition) -> list[str]:
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(definition)
+    return raised.value.problems
+
+
+def test_demo_scenario_loads_with_a_realistic_population():
+    demo = load_scenario(REPOSITORY / "scenarios" / "demo.yaml")
+    organization_ = demo.organizations[0]
+    users = organization_.all_users()
+
+    assert 190 <= len(users) <= 220
+    assert len(organization_.all_resources()) >= 2
+    assert {user.state for user in users} == {"ENABLED", "DISABLED", "DELETED"}
+    assert {user.role for user in users} >= {"USER", "SYSTEM_USER"}
+    sizes = sorted(user.mailbox_mb for user in users if user.role == "USER")
+    # Many small mailboxes and a long tail of large ones.
+    assert sizes[len(sizes) // 2] < 1000 < sizes[-1]
+    assert len(organization_.jobs) == 2
+
+
+def test_yaml_text_json_text_and_file_path_load_the_same(tmp_path: Path):
+    yaml_text = f"""
+start: "{START.isoformat()}"
+organizations:
+  - id: {ORG}
+    alias: example-corp
+    users:
+      - {{name: alice, email: alice@example.com, mailbox_mb: 512}}
+"""
+    json_text = json.dumps(
+        {
+            "start": "2026-12-03T01:00:00Z",
+            "organizations": [
+                {
+                    "id": ORG,
+                    "alias": "example-corp",
+                    "users": [{"name": "alice", "email": "alice@example.com", "mailbox_mb": 512}],
+                }
+            ],
+        }
+    )
+    path = tmp_path / "night.yaml"
+    path.write_text(yaml_text)
+
+    loaded = [
+        load_scenario(yaml_text),
+        load_scenario(json_text),
+        load_scenario(path),
+        load_scenario(str(path)),
+    ]
+
+    assert len({item.organizations[0].all_users()[0].id for item in loaded}) == 1
+    assert all(item.start == START for item in loaded)
+
+
+def test_generated_users_are_the_same_for_the_same_seed_and_differ_for_another():
+    def generated(seed: int):
+        definition = scenario(
+            organization(generate_users={"count": 50, "seed": seed, "domain": "example.com"})
+        )
+        return [
+            (user.name, user.mailbox_mb) for user in load_scenario(definition).organizations[0].all_users()
+        ]
+
+    assert generated(7) == generated(7)
+    assert generated(7) != generated(8)
+
+
+def test_generated_users_honour_the_requested_special_users():
+    definition = scenario(
+        organization(
+            users=[],
+            generate_users={
+                "count": 40,
+                "seed": 1,
+                "disabled": 3,
+                "deleted": 2,
+                "system": 1,
+                "remote": 1,
+                "max_mb": 5000,
+            },
+        )
+    )
+    users = load_scenario(definition).organizations[0].all_users()
+
+    assert sum(user.state == "DISABLED" for user in users) == 3
+    assert sum(user.state == "DELETED" for user in users) == 2
+    assert sum(user.role == "SYSTEM_USER" for user in users) == 1
+    assert sum(user.role == "REMOTE_USER" for user in users) == 1
+    assert max(user.mailbox_mb for user in users) <= 5000
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["organizations"][0]["users"][1].update(mailbox_mb=-5),
+            "organizations[0].users[1].mailbox_mb: must be >= 0, got -5",
+        ),
+        (
+            lambda d: d["organizations"][0]["users"][0].update(mailbox_gb=3),
+            "organizations[0].users[0].mailbox_gb: unknown key 'mailbox_gb'; did you mean 'mailbox_mb'?",
+        ),
+        (
+            lambda d: d["organizations"][0].update(id="m-NOTHEX"),
+            "organizations[0].id: must match ^m-[0-9a-f]{32}$, got 'm-NOTHEX'",
+        ),
+        (
+            lambda d: d["organizations"][0]["users"][2].update(state="disabled"),
+            "organizations[0].users[2].state: must be one of 'ENABLED', 'DISABLED' or 'DELETED', "
+            "got 'disabled'",
+        ),
+        (
+            lambda d: d["export_speed"].update(mb_per_minute=0),
+            "export_speed.mb_per_minute: must be > 0, got 0",
+        ),
+        (
+            lambda d: d.pop("start"),
+            "start: is required but missing",
+        ),
+        (
+            lambda d: d.update(start="2026-12-03T01:00:00"),
+            "start: time 2026-12-03T01:00:00 has no time zone; add 'Z' for UTC",
+        ),
+        (
+            lambda d: d["organizations"][0].update(jobs=[{"entity": "alice", "started": "yesterday"}]),
+            "organizations[0].jobs[0].started: expected a time relative to start",
+        ),
+        (
+            lambda d: d["organizations"][0].update(jobs=[{"entity": "zed", "started": "-2h"}]),
+            "organizations[0].jobs[0].entity: no user or resource in example-corp "
+            "has the id, email or name 'zed'",
+        ),
+        (
+            lambda d: d["organizations"][0]["users"].append({"name": "ALICE", "email": "a2@example.com"}),
+            "organizations[0].users[6].name: 'ALICE' is already used by organizations[0].users[0]",
+        ),
+        (
+            lambda d: d["organizations"][0].update(generate_users={"count": 3, "disabled": 2, "deleted": 2}),
+            "organizations[0].generate_users: disabled + deleted + system + remote (4) exceeds count (3)",
+        ),
+        (
+            lambda d: d["organizations"][0].update(
+                jobs=[{"entity": "bob", "started": "-3h", "duration": "1h", "state": "RUNNING"}]
+            ),
+            "organizations[0].jobs[0].state: RUNNING means running at start",
+        ),
+        (
+            lambda d: d["organizations"][0].update(
+                jobs=[{"entity": "bob", "started": "-3h", "duration": "-1h"}]
+            ),
+            "organizations[0].jobs[0].duration: must not be negative, got '-1h'",
+        ),
+        (
+            lambda d: d.update(organizations=[]),
+            "organizations: must have at least 1 item(s)",
+        ),
+    ],
+)
+def test_malformed_scenarios_name_the_field_and_the_problem(change, expected):
+    definition = scenario()
+    change(definition)
+
+    problems = problems_of(definition)
+
+    assert any(problem.startswith(expected) for problem in problems), problems
+
+
+def test_every_problem_is_reported_on_its_own_line():
+    definition = scenario()
+    definition["organizations"][0]["users"][0]["mailbox_mb"] = -1
+    definition["organizations"][0]["users"][1]["colour"] = "blue"
+    definition["region"] = "Mars"
+
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(definition)
+
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 3
+    assert [line.split(":")[0] for line in lines] == [
+        "region",
+        "organizations[0].users[0].mailbox_mb",
+        "organizations[0].users[1].colour",
+    ]
+
+
+def test_invalid_yaml_names_the_line():
+    problems = problems_of("start: 2026-12-03T01:00:00Z\norganizations:\n  - id: m-1\n   alias: x\n")
+
+    assert len(problems) == 1
+    assert problems[0].startswith("line 4, column 4: not valid YAML or JSON")
+
+
+def test_a_missing_file_is_reported_as_such(tmp_path: Path):
+    problems = problems_of(str(tmp_path / "absent.yaml"))
+
+    assert problems == [f"scenario: file not found: {tmp_path / 'absent.yaml'}"]
