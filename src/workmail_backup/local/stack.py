@@ -9,8 +9,11 @@ moto's CloudFormation cannot create every resource type, and its models drop som
 This module fills each gap with a direct API call, listed here, and refuses a resource type that
 it does not know:
 
-- ``AWS::S3::BucketPolicy`` and ``AWS::Scheduler::Schedule`` have no moto CloudFormation model:
-  they are created with ``s3.put_bucket_policy`` and ``scheduler.create_schedule``.
+- ``AWS::Scheduler::Schedule`` has no moto CloudFormation model: it is created with
+  ``scheduler.create_schedule``.
+- ``AWS::S3::BucketPolicy`` has no moto CloudFormation model either, and is left out: moto
+  treats a Deny statement whose condition does not match as a denial, so the TLS-only policy
+  would refuse every request to the bucket (see ``TYPES_LEFT_OUT``).
 - ``AWS::S3::Bucket``: moto applies only the encryption's algorithm and key; the whole
   encryption (with its bucket key), public access block, versioning and ownership controls are
   put on the bucket afterwards.
@@ -59,7 +62,13 @@ TYPES_CREATED_BY_MOTO = frozenset(
 )
 
 # Resource types without a moto CloudFormation model, created here with a direct API call.
-TYPES_CREATED_DIRECTLY = frozenset({"AWS::S3::BucketPolicy", "AWS::Scheduler::Schedule"})
+TYPES_CREATED_DIRECTLY = frozenset({"AWS::Scheduler::Schedule"})
+
+# Resource types the local deployment leaves out. moto's IAMPolicyStatement.is_action_permitted
+# (moto/iam/access_control.py) returns DENIED when a statement's condition does not match,
+# whatever its Effect: the bucket's "deny unless aws:SecureTransport" statement would refuse
+# every request to the export bucket.
+TYPES_LEFT_OUT = frozenset({"AWS::S3::BucketPolicy"})
 
 # AWS managed policies that the SAM transform names for this template (X-Ray for traced
 # functions and state machines). An explicit map keeps the transform offline.
@@ -262,7 +271,7 @@ def _check_resource_types(template: dict[str, Any]) -> None:
             f"moto's CloudFormation backend no longer creates {missing_from_moto}; create them directly in {__name__}."
         )
 
-    known_types = TYPES_CREATED_BY_MOTO | TYPES_CREATED_DIRECTLY
+    known_types = TYPES_CREATED_BY_MOTO | TYPES_CREATED_DIRECTLY | TYPES_LEFT_OUT
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] not in known_types:
             raise UnsupportedResourceError(
@@ -282,6 +291,8 @@ def _split_for_moto(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     handled_here = {}
 
     for logical_id, resource in template["Resources"].items():
+        if resource["Type"] in TYPES_LEFT_OUT:
+            del moto_template["Resources"][logical_id]
         if resource["Type"] not in _DIRECT_CALLS:
             continue
         handled_here[logical_id] = resource
@@ -357,13 +368,6 @@ def _complete_resources(
         )
         if physical_id:
             physical_ids[logical_id] = physical_id
-
-
-def _put_bucket_policy(properties: dict[str, Any], *, region: str, **_: Any) -> str:
-    s3 = boto3.client("s3", region_name=region)
-    s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
-
-    return properties["Bucket"]
 
 
 def _create_schedule(properties: dict[str, Any], *, name: str, region: str, **_: Any) -> str:
@@ -521,7 +525,6 @@ def _describe_functions(
 # The direct API call that creates, or completes, each resource type that moto's CloudFormation
 # does not create, or creates without some of its properties.
 _DIRECT_CALLS: dict[str, Callable[..., str | None]] = {
-    "AWS::S3::BucketPolicy": _put_bucket_policy,
     "AWS::Scheduler::Schedule": _create_schedule,
     "AWS::S3::Bucket": _complete_bucket,
     "AWS::DynamoDB::Table": _complete_table,
