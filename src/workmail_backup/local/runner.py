@@ -254,7 +254,7 @@ class LocalEnvironment:
                     found.append(
                         {
                             "executionArn": execution["executionArn"],
-                            "name": execution["name"],
+                            "name": execution["executionArn"].split(":")[-1],
                             "status": execution["status"],
                         }
                     )

@@ -1,0 +1,76 @@
+"""A nightly run, end to end: schedule input, real state machine, handlers, emulator, ledger."""
+
+import boto3
+
+from tests.e2e.conftest import ORG, organization, scenario
+
+
+def _outcomes(result) -> dict[str, str]:
+    return {mailbox["email"]: mailbox["outcome"] for mailbox in result.organizations[0].mailboxes()}
+
+
+def test_every_mailbox_is_exported_and_never_more_than_ten_run_at_once(local_environment):
+    with local_environment(scenario(organization(users=25))) as environment:
+        result = environment.run_nightly()
+
+        outcomes = _outcomes(result)
+        run = result.organizations[0]
+        assert set(outcomes.values()) == {"EXPORTED"} and len(outcomes) == 25
+        assert run.run["status"] == "SUCCEEDED"
+        assert run.run["counts"]["exported"] == 25
+        assert run.peak_running == 10
+        assert run.limit_exceeded == 0
+
+
+def test_every_export_is_verified_in_s3_with_the_stack_key(local_environment):
+    with local_environment(scenario(organization(users=3))) as environment:
+        result = environment.run_nightly()
+
+        s3 = boto3.client("s3")
+        bucket = environment.stack.outputs["ExportBucketName"]
+        key_arn = environment.stack.outputs["KmsKeyArn"]
+        for task in result.organizations[0].tasks:
+            head = s3.head_object(Bucket=bucket, Key=task["objectKey"])
+            assert task["verified"] is True
+            assert head["ServerSideEncryption"] == "aws:kms"
+            assert head["SSEKMSKeyId"].split("/")[-1] == key_arn.split("/")[-1]
+
+
+def test_jobs_started_by_someone_else_count_against_the_ten_slots(local_environment):
+    foreign_jobs = [
+        {"entity": f"user{index:03d}", "started": "-10m", "duration": "3h", "by": "admin-script"} for index in range(3)
+    ]
+    with local_environment(scenario(organization(users=25, jobs=foreign_jobs))) as environment:
+        result = environment.run_nightly()
+
+        run = result.organizations[0]
+        assert run.peak_running == 10
+        assert run.limit_exceeded == 0
+        assert run.run["counts"]["exported"] == 22
+
+
+def test_a_mailbox_exported_by_someone_else_two_hours_ago_is_skipped_with_the_reason(local_environment):
+    jobs = [{"entity": "user004", "started": "-2h", "duration": "20m", "by": "admin-script"}]
+    with local_environment(scenario(organization(users=6, jobs=jobs))) as environment:
+        result = environment.run_nightly()
+
+        mailbox = next(item for item in result.organizations[0].mailboxes() if item["email"] == "user004@example.com")
+        assert mailbox["outcome"] == "SKIPPED"
+        assert "someone else" in mailbox["reason"] and "24 hours" in mailbox["reason"]
+        assert [job.entity_id for job in environment.emulator.jobs(ORG) if job.started_by == "api"].count(
+            mailbox["entityId"]
+        ) == 0
+
+
+def test_a_second_run_right_after_the_first_exports_nothing_and_says_why(local_environment):
+    with local_environment(scenario(organization(users=12))) as environment:
+        environment.run_nightly()
+        jobs_after_first = len(environment.emulator.jobs(ORG))
+
+        second = environment.run_on_demand(ORG)
+
+        assert len(environment.emulator.jobs(ORG)) == jobs_after_first
+        assert environment.emulator.limit_exceeded_count(ORG) == 0
+        assert set(_outcomes(second).values()) == {"SKIPPED"}
+        assert all("24 hours" in mailbox["reason"] for mailbox in second.organizations[0].mailboxes())
+        assert second.organizations[0].run["status"] == "SUCCEEDED"
