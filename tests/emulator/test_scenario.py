@@ -143,8 +143,7 @@ def test_generated_users_honour_the_requested_special_users():
         ),
         (
             lambda d: d["organizations"][0].update(jobs=[{"entity": "zed", "started": "-2h"}]),
-            "organizations[0].jobs[0].entity: no user or resource in example-corp "
-            "has the id, email or name 'zed'",
+            "organizations[0].jobs[0].entity: no user or resource has the id, email or name 'zed'",
         ),
         (
             lambda d: d["organizations"][0]["users"].append({"name": "ALICE", "email": "a2@example.com"}),
@@ -210,3 +209,19 @@ def test_a_missing_file_is_reported_as_such(tmp_path: Path):
     problems = problems_of(str(tmp_path / "absent.yaml"))
 
     assert problems == [f"scenario: file not found: {tmp_path / 'absent.yaml'}"]
+
+
+def test_the_example_in_the_format_documentation_loads():
+    document = (REPOSITORY / "docs" / "scenario-format.md").read_text()
+    example = document.split("## Example", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+
+    loaded = load_scenario(example)
+
+    assert loaded.organizations[0].faults.entity_changes[0].entity == "alice"
+
+
+def test_the_faults_scenario_loads():
+    loaded = load_scenario(REPOSITORY / "scenarios" / "faults.yaml")
+
+    faults = loaded.organizations[0].faults
+    assert len(faults.errors) == 3 and len(faults.job_outcomes) == 3 and len(faults.entity_changes) == 1

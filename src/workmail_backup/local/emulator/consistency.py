@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .scenario import JobSpec, OrganizationSpec, ResourceSpec, Scenario, UserSpec
+    from .scenario import Faults, JobSpec, OrganizationSpec, ResourceSpec, Scenario, UserSpec
 
     Mailbox = UserSpec | ResourceSpec
 
@@ -21,18 +21,24 @@ def scenario_problems(scenario: Scenario) -> list[str]:
     for index, organization in enumerate(scenario.organizations):
         where = f"organizations[{index}]"
         mailboxes = list(_mailboxes_with_paths(organization, where))
+        index = mailbox_index([mailbox for _, mailbox in mailboxes])
         problems += _duplicate_mailboxes(mailboxes)
-        problems += _job_problems(scenario, organization, where)
+        problems += _job_problems(scenario, organization, index, where)
+        problems += _fault_problems(scenario, organization.faults, index, f"{where}.faults")
     return problems
 
 
-def find_mailbox(organization: OrganizationSpec, reference: str) -> Mailbox | None:
-    """The user or resource that ``reference`` names by id, email or name (case-insensitive)."""
-    wanted = reference.lower()
-    for mailbox in [*organization.all_users(), *organization.all_resources()]:
-        if wanted in (str(mailbox.id).lower(), mailbox.email.lower(), mailbox.name.lower()):
-            return mailbox
-    return None
+def mailbox_index(mailboxes: list[Mailbox]) -> dict[str, Mailbox]:
+    """Look-up of mailboxes by id, email and name, lower-cased; the first one listed wins."""
+    index: dict[str, Mailbox] = {}
+    for mailbox in mailboxes:
+        for key in (str(mailbox.id), mailbox.email, mailbox.name):
+            index.setdefault(key.lower(), mailbox)
+    return index
+
+
+def _unknown_entity(path: str, reference: str) -> str:
+    return f"{path}.entity: no user or resource has the id, email or name {reference!r}"
 
 
 def _duplicate_organizations(scenario: Scenario) -> Iterator[str]:
@@ -62,15 +68,14 @@ def _duplicate_mailboxes(mailboxes: list[tuple[str, Mailbox]]) -> Iterator[str]:
             seen.setdefault(value, path)
 
 
-def _job_problems(scenario: Scenario, organization: OrganizationSpec, where: str) -> Iterator[str]:
-    for index, job in enumerate(organization.jobs):
-        path = f"{where}.jobs[{index}]"
-        mailbox = find_mailbox(organization, job.entity)
+def _job_problems(
+    scenario: Scenario, organization: OrganizationSpec, index: dict[str, Mailbox], where: str
+) -> Iterator[str]:
+    for position, job in enumerate(organization.jobs):
+        path = f"{where}.jobs[{position}]"
+        mailbox = index.get(job.entity.lower())
         if mailbox is None:
-            yield (
-                f"{path}.entity: no user or resource in {organization.alias} "
-                f"has the id, email or name {job.entity!r}"
-            )
+            yield _unknown_entity(path, job.entity)
             continue
         yield from _job_timing_problems(scenario, job, mailbox, path)
 
@@ -90,3 +95,33 @@ def _job_timing_problems(scenario: Scenario, job: JobSpec, mailbox: Mailbox, pat
     if job.error_info is not None and job.state != "FAILED":
         state = job.state or "not set"
         yield f"{path}.error_info: only a job with state FAILED has error_info (state is {state})"
+
+
+def _fault_problems(
+    scenario: Scenario, faults: Faults, index: dict[str, Mailbox], where: str
+) -> Iterator[str]:
+    from .faults import ANY_OPERATION
+    from .validation import workmail_model
+
+    operations = set(workmail_model().operation_names) | {ANY_OPERATION}
+    for position, error in enumerate(faults.errors):
+        path = f"{where}.errors[{position}]"
+        if error.operation not in operations:
+            yield f"{path}.operation: WorkMail has no operation {error.operation!r} (use '*' for any)"
+        if error.entity is not None and error.entity.lower() not in index:
+            yield _unknown_entity(path, error.entity)
+        if (
+            error.start is not None
+            and error.until is not None
+            and scenario.time(error.start) >= scenario.time(error.until)
+        ):
+            yield f"{path}.until: must be later than 'from'"
+
+    for kind, entries in (("job_outcomes", faults.job_outcomes), ("entity_changes", faults.entity_changes)):
+        for position, entry in enumerate(entries):
+            if entry.entity.lower() not in index:
+                yield _unknown_entity(f"{where}.{kind}[{position}]", entry.entity)
+
+    for position, outcome in enumerate(faults.job_outcomes):
+        if outcome.error_info is not None and outcome.state != "FAILED":
+            yield f"{where}.job_outcomes[{position}].error_info: only a FAILED outcome has error_info"

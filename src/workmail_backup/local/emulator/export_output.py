@@ -10,11 +10,12 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,13 +25,22 @@ from .organization import EXPORT_SERVICE, ExportJob, Mailbox
 _FOLDERS = ("Inbox", "Sent Items", "Archive", "Calendar")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ExportContext:
-    """Where the organization lives: the region and account the destination must match."""
+    """Where the organization lives (the region and account the destination must match), and
+    the AWS clients of one request, created on first use so that they reach whatever stands
+    in for AWS at that moment."""
 
     region: str
     account_id: str
     organization_arn: str
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` in the organization's region."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
 
 
 Check = Callable[[ExportJob, ExportContext], str | None]
@@ -55,7 +65,7 @@ def role_problem(job: ExportJob, context: ExportContext) -> str | None:
     """The role must exist and trust the export service (and this account and organization)."""
     role_name = job.role_arn.rsplit("/", 1)[-1]
     try:
-        role = boto3.client("iam", region_name=context.region).get_role(RoleName=role_name)["Role"]
+        role = context.client("iam").get_role(RoleName=role_name)["Role"]
     except ClientError:
         return f"Unable to assume role {job.role_arn}: the role does not exist."
 
@@ -73,7 +83,7 @@ def role_problem(job: ExportJob, context: ExportContext) -> str | None:
 def bucket_problem(job: ExportJob, context: ExportContext) -> str | None:
     """The bucket must exist, in the organization's region."""
     try:
-        location = boto3.client("s3", region_name=context.region).get_bucket_location(Bucket=job.s3_bucket)
+        location = context.client("s3").get_bucket_location(Bucket=job.s3_bucket)
     except ClientError as error:
         if error.response["Error"]["Code"] in ("NoSuchBucket", "404"):
             return f"S3 bucket {job.s3_bucket} does not exist."
@@ -88,9 +98,7 @@ def bucket_problem(job: ExportJob, context: ExportContext) -> str | None:
 def key_problem(job: ExportJob, context: ExportContext) -> str | None:
     """The KMS key must exist, be enabled, be symmetric, and be in the organization's region."""
     try:
-        key = boto3.client("kms", region_name=context.region).describe_key(KeyId=job.kms_key_arn)[
-            "KeyMetadata"
-        ]
+        key = context.client("kms").describe_key(KeyId=job.kms_key_arn)["KeyMetadata"]
     except ClientError:
         return f"KMS key {job.kms_key_arn} does not exist or is not accessible."
 
@@ -156,7 +164,7 @@ def write_export(job: ExportJob, mailbox: Mailbox, context: ExportContext) -> st
     archive, counts = build_archive(job, mailbox)
     log = export_log(archive, counts, job.start, job.end)
     archive_key, log_key = object_keys(job)
-    s3 = boto3.client("s3", region_name=context.region)
+    s3 = context.client("s3")
     encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": job.kms_key_arn}
 
     try:

@@ -8,7 +8,6 @@ answers.
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from .consistency import find_mailbox
 from .durations import parse_duration
 from .population import job_id
 from .scenario import JobSpec, OrganizationSpec, ResourceSpec, Scenario, UserSpec
@@ -182,6 +181,7 @@ def build_organizations(scenario: Scenario) -> dict[str, Organization]:
     organizations = {}
     for spec in scenario.organizations:
         organization = _organization(scenario, spec)
+        _apply_entity_changes(scenario, spec, organization)
         for index, job_spec in enumerate(spec.jobs):
             organization.add_job(_scenario_job(scenario, spec, organization, index, job_spec))
         organizations[spec.id] = organization
@@ -202,11 +202,15 @@ def _organization(scenario: Scenario, spec: OrganizationSpec) -> Organization:
     )
 
 
-def _mailbox_times(scenario: Scenario, spec: UserSpec | ResourceSpec) -> dict:
-    return {
-        "disabled_at": scenario.time(spec.disabled_at) if spec.disabled_at is not None else None,
-        "deleted_at": scenario.time(spec.deleted_at) if spec.deleted_at is not None else None,
-    }
+def _apply_entity_changes(scenario: Scenario, spec: OrganizationSpec, organization: Organization) -> None:
+    for change in spec.faults.entity_changes:
+        mailbox = organization.find(change.entity)
+        assert mailbox is not None, "load_scenario checks that every change names a mailbox"
+        moment = scenario.time(change.at)
+        if change.state == "DELETED":
+            mailbox.deleted_at = moment
+        else:
+            mailbox.disabled_at = moment
 
 
 def _user(scenario: Scenario, spec: UserSpec) -> Mailbox:
@@ -221,7 +225,6 @@ def _user(scenario: Scenario, spec: UserSpec) -> Mailbox:
         export_duration=scenario.export_duration(spec),
         enabled_date=scenario.start - _ENABLED_LONG_AGO,
         display_name=spec.display_name,
-        **_mailbox_times(scenario, spec),
     )
 
 
@@ -238,17 +241,14 @@ def _resource(scenario: Scenario, spec: ResourceSpec) -> Mailbox:
         enabled_date=scenario.start - _ENABLED_LONG_AGO,
         resource_type=spec.type,
         description=spec.description,
-        **_mailbox_times(scenario, spec),
     )
 
 
 def _scenario_job(
     scenario: Scenario, spec: OrganizationSpec, organization: Organization, index: int, job: JobSpec
 ) -> ExportJob:
-    mailbox_spec = find_mailbox(spec, job.entity)
-    assert mailbox_spec is not None, "load_scenario checks that every job names a mailbox"
-    mailbox = organization.find(str(mailbox_spec.id))
-    assert mailbox is not None
+    mailbox = organization.find(job.entity)
+    assert mailbox is not None, "load_scenario checks that every job names a mailbox"
 
     start = scenario.time(job.started)
     duration = parse_duration(job.duration) if job.duration is not None else mailbox.export_duration

@@ -39,6 +39,18 @@ JobState = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 OrganizationState = Literal[
     "Active", "Creating", "Deleting", "Deleted", "Failed", "Inactive", "Synchronizing"
 ]
+InjectableError = Literal[
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "EntityNotFoundException",
+    "EntityStateException",
+    "OrganizationStateException",
+    "OrganizationNotFoundException",
+    "InvalidParameterException",
+]
 
 
 class ScenarioError(ValueError):
@@ -81,8 +93,6 @@ class _Mailbox(_Strict):
     mailbox_mb: float = Field(0, ge=0)
     quota_mb: int = Field(DEFAULT_QUOTA_MB, ge=1)
     export_minutes: float | None = Field(None, ge=0)
-    disabled_at: TimeValue | None = None
-    deleted_at: TimeValue | None = None
 
 
 class UserSpec(_Mailbox):
@@ -142,6 +152,44 @@ class JobSpec(_Strict):
     s3_prefix: str = Field("exports", pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1023}$")
 
 
+class ErrorFault(_Strict):
+    """Answer matching requests with an error instead of doing the work."""
+
+    operation: str = Field(min_length=1)
+    error: InjectableError
+    times: int | None = Field(1, ge=1)
+    entity: str | None = Field(None, min_length=1)
+    start: TimeValue | None = Field(None, alias="from")
+    until: TimeValue | None = None
+    message: str | None = Field(None, min_length=1)
+
+
+class JobOutcomeFault(_Strict):
+    """Make the exports of one mailbox end differently: FAILED, CANCELLED, or after another duration."""
+
+    entity: str = Field(min_length=1)
+    state: Literal["COMPLETED", "FAILED", "CANCELLED"] = "FAILED"
+    error_info: str | None = Field(None, min_length=1, max_length=1024)
+    duration: DurationValue | None = None
+    times: int | None = Field(None, ge=1)
+
+
+class EntityChange(_Strict):
+    """A user or resource that is disabled or deleted during the night."""
+
+    entity: str = Field(min_length=1)
+    state: Literal["DISABLED", "DELETED"]
+    at: TimeValue
+
+
+class Faults(_Strict):
+    """Injected faults: error responses, job outcomes, and mailboxes that change state."""
+
+    errors: list[ErrorFault] = []
+    job_outcomes: list[JobOutcomeFault] = []
+    entity_changes: list[EntityChange] = []
+
+
 class OrganizationSpec(_Strict):
     """One WorkMail organization and what is in it."""
 
@@ -154,6 +202,7 @@ class OrganizationSpec(_Strict):
     generate_users: GenerateUsers | None = None
     resources: list[ResourceSpec] = []
     jobs: list[JobSpec] = []
+    faults: Faults = Faults()
 
     @property
     def mail_domain(self) -> str:
@@ -345,7 +394,9 @@ def _known_keys(parent: tuple[str | int, ...]) -> list[str]:
         if field is None:
             return []
         model = _model_in(field.annotation)
-    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _model_in(annotation: Any) -> Any:

@@ -7,6 +7,7 @@ botocore turns into a ClientError with that code.
 """
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -87,6 +88,12 @@ class WorkMailEmulator:
 def _handler_for(service: WorkMailService) -> type[BaseHTTPRequestHandler]:
     class WorkMailRequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one write; with TCP_NODELAY no response waits on a delayed ACK.
+        wbufsize = -1
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
             status, body, error_code = _answer(service, self.headers.get("X-Amz-Target", ""), self._body())

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import ServiceError, entity_state, invalid_parameter, limit_exceeded, not_found
 from .export_output import ExportContext, export_problem, s3_path, write_export
+from .faults import FaultPlan
 from .organization import LIST_WINDOW, ExportJob, Mailbox, Organization, build_organizations
 from .pagination import make_token, read_token
 from .population import job_id
@@ -36,7 +37,10 @@ class WorkMailService:
         self._lock = threading.RLock()
         self._validator = RequestValidator()
         self._organizations = build_organizations(scenario)
+        self._faults = FaultPlan(scenario, self._organizations)
         self._limit_exceeded: Counter[str] = Counter()
+        # AWS clients for delivering exports, shared within one request and created anew for the next.
+        self._contexts: dict[str, ExportContext] = {}
         self._operations: dict[str, Handler] = {
             "DescribeOrganization": self._describe_organization,
             "ListUsers": self._list_users,
@@ -65,8 +69,12 @@ class WorkMailService:
             raise ServiceError("ValidationException", validation_message(problems))
 
         with self._lock:
+            self._contexts.clear()
+            now = self.now()
             try:
-                return handler(params, self.now())
+                organization = self._organizations.get(params.get("OrganizationId", ""))
+                self._faults.check_request(operation, organization, params, now)
+                return handler(params, now)
             except ServiceError as error:
                 if error.code == "LimitExceededException":
                     self._limit_exceeded[params.get("OrganizationId", "")] += 1
@@ -82,6 +90,7 @@ class WorkMailService:
     def jobs(self, organization_id: str) -> list[ExportJob]:
         """Every job started so far, settled and read at the current time."""
         with self._lock:
+            self._contexts.clear()
             now = self.now()
             organization = self._organization_or_key_error(organization_id)
             for job in organization.started_jobs(now):
@@ -257,6 +266,11 @@ class WorkMailService:
             description=params.get("Description"),
         )
         job.s3_path = s3_path(job)
+
+        forced = self._faults.job_outcome(organization.organization_id, mailbox.entity_id)
+        if forced is not None:
+            job.outcome, job.error_info = forced.state, forced.error_info
+            job.end = now + (forced.duration if forced.duration is not None else mailbox.export_duration)
         return job
 
     def _describe_export(self, params: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -310,7 +324,10 @@ class WorkMailService:
         if job.from_scenario or job.outcome != "COMPLETED":
             return
 
-        context = ExportContext(self._scenario.region, self._scenario.account_id, organization.arn)
+        context = self._contexts.setdefault(
+            organization.organization_id,
+            ExportContext(self._scenario.region, self._scenario.account_id, organization.arn),
+        )
         mailbox = organization.find(job.entity_id)
         problem = export_problem(job, context)
         if problem is None and mailbox is not None:
