@@ -67,8 +67,8 @@ def test_describe_returns_the_documented_fields(running, aws):
 
     described = describe(running, job_id)
 
-    alice_id = running.client.describe_user(OrganizationId=ORG, UserId="bob")["UserId"]
-    assert described["EntityId"] == alice_id
+    bob_id = running.client.describe_user(OrganizationId=ORG, UserId="bob")["UserId"]
+    assert described["EntityId"] == bob_id
     assert described["Description"] == "nightly backup"
     assert described["RoleArn"] == aws.role_arn
     assert described["KmsKeyArn"] == aws.key_arn
@@ -470,3 +470,32 @@ def test_listing_a_finished_job_delivers_its_output(running, aws):
         aws.s3.head_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.zip")["SSEKMSKeyId"]
         == aws.key_arn
     )
+
+
+def test_a_job_that_will_fail_shows_no_error_while_it_runs(emulator_for, aws, clock):
+    started = emulator_for(
+        scenario(
+            organization(
+                jobs=[
+                    {
+                        "entity": "bob",
+                        "started": "-5m",
+                        "duration": "1h",
+                        "state": "FAILED",
+                        "error_info": "Mailbox is locked.",
+                        "by": "admin-script",
+                    }
+                ]
+            )
+        )
+    )
+    job_id = started.client.list_mailbox_export_jobs(OrganizationId=ORG)["Jobs"][0]["JobId"]
+
+    running_view = (started.emulator.jobs(ORG)[0], describe(started, job_id))
+    clock.advance(hours=1)
+    failed_view = (started.emulator.jobs(ORG)[0], describe(started, job_id))
+
+    assert (running_view[0].state, running_view[0].error_info) == ("RUNNING", None)
+    assert "ErrorInfo" not in running_view[1]
+    assert (failed_view[0].state, failed_view[0].error_info) == ("FAILED", "Mailbox is locked.")
+    assert failed_view[1]["ErrorInfo"] == "Mailbox is locked."

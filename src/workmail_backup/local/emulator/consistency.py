@@ -97,9 +97,7 @@ def _job_timing_problems(scenario: Scenario, job: JobSpec, mailbox: Mailbox, pat
         yield f"{path}.error_info: only a job with state FAILED has error_info (state is {state})"
 
 
-def _fault_problems(
-    scenario: Scenario, faults: Faults, index: dict[str, Mailbox], where: str
-) -> Iterator[str]:
+def _fault_problems(scenario: Scenario, faults: Faults, index: dict[str, Mailbox], where: str) -> Iterator[str]:
     from .faults import ANY_OPERATION
     from .validation import workmail_model
 

@@ -44,9 +44,7 @@ def parse_instant(value: str | datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(
-                f"expected an ISO-8601 time such as '2026-12-03T01:00:00Z', got {value!r}"
-            ) from None
+            raise ValueError(f"expected an ISO-8601 time such as '2026-12-03T01:00:00Z', got {value!r}") from None
 
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"time {value!s} has no time zone; add 'Z' for UTC")

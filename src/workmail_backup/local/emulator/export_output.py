@@ -46,9 +46,7 @@ class ExportContext:
 Check = Callable[[ExportJob, ExportContext], str | None]
 
 
-def export_problem(
-    job: ExportJob, context: ExportContext, extra_checks: tuple[Check, ...] = ()
-) -> str | None:
+def export_problem(job: ExportJob, context: ExportContext, extra_checks: tuple[Check, ...] = ()) -> str | None:
     """Why the export service could not deliver this job, or None if it can.
 
     The checks run in the order the service meets them: assume the role, then reach the
@@ -168,9 +166,7 @@ def write_export(job: ExportJob, mailbox: Mailbox, context: ExportContext) -> st
     encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": job.kms_key_arn}
 
     try:
-        s3.put_object(
-            Bucket=job.s3_bucket, Key=archive_key, Body=archive, ContentType="application/zip", **encryption
-        )
+        s3.put_object(Bucket=job.s3_bucket, Key=archive_key, Body=archive, ContentType="application/zip", **encryption)
         s3.put_object(
             Bucket=job.s3_bucket,
             Key=log_key,
@@ -222,9 +218,7 @@ def export_log(archive: bytes, counts: dict[str, int], start: datetime, end: dat
 def _messages(job: ExportJob, mailbox: Mailbox) -> list[tuple[str, EmailMessage]]:
     count = 3 + int(job.job_id[-2:], 16) % 4
     domain = mailbox.email.split("@", 1)[1]
-    return [
-        (_FOLDERS[index % len(_FOLDERS)], _message(job, mailbox, index, domain)) for index in range(count)
-    ]
+    return [(_FOLDERS[index % len(_FOLDERS)], _message(job, mailbox, index, domain)) for index in range(count)]
 
 
 def _message(job: ExportJob, mailbox: Mailbox, index: int, domain: str) -> EmailMessage:

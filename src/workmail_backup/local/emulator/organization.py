@@ -99,8 +99,9 @@ class ExportJob:
         return max(0, min(99, int(share * 100)))
 
     def snapshot(self, now: datetime) -> "ExportJob":
-        """A copy whose ``state`` is the state at ``now``."""
-        return replace(self, state=self.state_at(now))
+        """A copy whose ``state`` is the state at ``now`` (and ``error_info`` only once it has FAILED)."""
+        state = self.state_at(now)
+        return replace(self, state=state, error_info=self.error_info if state == "FAILED" else None)
 
 
 @dataclass
@@ -119,9 +120,9 @@ class Organization:
     jobs: list[ExportJob] = field(default_factory=list)
     _jobs_by_id: dict[str, ExportJob] = field(default_factory=dict)
     _jobs_by_token: dict[str, ExportJob] = field(default_factory=dict)
+    _lookup: dict[str, Mailbox] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._lookup = {}
         for mailbox in [*self.users, *self.resources]:
             for key in (mailbox.entity_id, mailbox.email, mailbox.name):
                 self._lookup.setdefault(key.lower(), mailbox)
@@ -161,7 +162,8 @@ class Organization:
         return max(jobs, key=lambda job: job.start, default=None)
 
     def peak_running(self, now: datetime) -> int:
-        """The most jobs running at once so far, swept exactly over the job intervals."""
+        """The most jobs running at once at any moment up to ``now``, scenario history included,
+        swept exactly over the job intervals."""
         events = []
         for job in self.started_jobs(now):
             events.append((job.start, 1))

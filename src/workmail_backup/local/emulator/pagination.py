@@ -32,9 +32,7 @@ def read_token(token: str | None, operation: str, organization_id: str, query: A
 
     expected = {"op": operation, "org": organization_id, "q": _fingerprint(query)}
     if not isinstance(payload, dict) or any(payload.get(key) != value for key, value in expected.items()):
-        raise invalid_parameter(
-            "The NextToken is not valid for this request (operation, organization or filters)."
-        )
+        raise invalid_parameter("The NextToken is not valid for this request (operation, organization or filters).")
     if "after" not in payload:
         raise invalid_parameter("The NextToken is not valid.")
     return payload["after"]

@@ -102,9 +102,7 @@ def generated_people(count: int, seed: int) -> list[tuple[str, str]]:
     return people
 
 
-def mailbox_sizes(
-    count: int, seed: int, median_mb: float, max_mb: float, min_mb: float, spread: float
-) -> list[float]:
+def mailbox_sizes(count: int, seed: int, median_mb: float, max_mb: float, min_mb: float, spread: float) -> list[float]:
     """Draw ``count`` mailbox sizes in MB: lognormal around ``median_mb``, clipped to [min_mb, max_mb]."""
     rng = random.Random(f"sizes/{seed}")
     mu = math.log(median_mb)

@@ -36,9 +36,7 @@ DEFAULT_QUOTA_MB = 51200
 
 EntityState = Literal["ENABLED", "DISABLED", "DELETED"]
 JobState = Literal["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
-OrganizationState = Literal[
-    "Active", "Creating", "Deleting", "Deleted", "Failed", "Inactive", "Synchronizing"
-]
+OrganizationState = Literal["Active", "Creating", "Deleting", "Deleted", "Failed", "Inactive", "Synchronizing"]
 InjectableError = Literal[
     "ThrottlingException",
     "TooManyRequestsException",
@@ -212,15 +210,11 @@ class OrganizationSpec(_Strict):
     def all_users(self) -> list[UserSpec]:
         """Every user, listed ones first, then generated ones, each with its id filled in."""
         users = [*self.users, *self._generated_users()]
-        return [
-            user if user.id else user.model_copy(update={"id": user_id(self.id, user.name)}) for user in users
-        ]
+        return [user if user.id else user.model_copy(update={"id": user_id(self.id, user.name)}) for user in users]
 
     def all_resources(self) -> list[ResourceSpec]:
         """Every resource, each with its id filled in."""
-        return [
-            r if r.id else r.model_copy(update={"id": resource_id(self.id, r.name)}) for r in self.resources
-        ]
+        return [r if r.id else r.model_copy(update={"id": resource_id(self.id, r.name)}) for r in self.resources]
 
     def _generated_users(self) -> list[UserSpec]:
         spec = self.generate_users
@@ -249,9 +243,7 @@ def _generated_user(name: str, display: str, email: str, size: float, group: str
     state = group if group in ("DISABLED", "DELETED") else "ENABLED"
     # System and remote users have no mailbox in this organization, so nothing to size.
     mailbox_mb = size if role == "USER" else 0
-    return UserSpec(
-        name=name, display_name=display, email=email, state=state, role=role, mailbox_mb=mailbox_mb
-    )
+    return UserSpec(name=name, display_name=display, email=email, state=state, role=role, mailbox_mb=mailbox_mb)
 
 
 class Scenario(_Strict):
@@ -358,9 +350,7 @@ def _explain(detail: Mapping[str, Any], location: tuple[str | int, ...]) -> str:
         "literal_error": lambda: f"must be one of {context.get('expected')}, got {given!r}",
         "too_short": lambda: f"must have at least {context.get('min_length')} item(s)",
         "string_too_short": lambda: f"must be at least {context.get('min_length')} character(s) long",
-        "string_too_long": lambda: (
-            f"must be at most {context.get('max_length')} characters long, got {len(given)}"
-        ),
+        "string_too_long": lambda: f"must be at most {context.get('max_length')} characters long, got {len(given)}",
         "extra_forbidden": lambda: _unknown_key(location),
     }
     if kind in simple:
@@ -388,9 +378,7 @@ def _known_keys(parent: tuple[str | int, ...]) -> list[str]:
     for part in parent:
         if isinstance(part, int):
             continue
-        field = (
-            model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        )
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return []
         model = _model_in(field.annotation)

@@ -49,9 +49,7 @@ class WorkMailEmulator:
         if self._server is None:
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.service))
             self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, name="workmail-emulator", daemon=True
-            )
+            self._thread = threading.Thread(target=self._server.serve_forever, name="workmail-emulator", daemon=True)
             self._thread.start()
         return self.url
 

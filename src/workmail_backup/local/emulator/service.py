@@ -125,9 +125,7 @@ class WorkMailService:
         organization_id = params["OrganizationId"]
         organization = self._organizations.get(organization_id)
         if organization is None:
-            raise ServiceError(
-                "OrganizationNotFoundException", f"Organization {organization_id} does not exist."
-            )
+            raise ServiceError("OrganizationNotFoundException", f"Organization {organization_id} does not exist.")
         if must_be_active and organization.state != "Active":
             raise ServiceError(
                 "OrganizationStateException",
@@ -153,9 +151,7 @@ class WorkMailService:
     def _list_users(self, params: dict[str, Any], now: datetime) -> dict[str, Any]:
         organization = self._organization(params)
         filters = params.get("Filters") or {}
-        listed = organization.users + (
-            organization.resources if organization.list_users_includes_resources else []
-        )
+        listed = organization.users + (organization.resources if organization.list_users_includes_resources else [])
         matching = [(position, m) for position, m in enumerate(listed) if _user_matches(m, filters, now)]
         page, token = self._page("ListUsers", organization, params, filters, matching)
         return {"Users": [_user_entry(mailbox, now) for mailbox in page], **token}
@@ -164,9 +160,7 @@ class WorkMailService:
         organization = self._organization(params)
         mailbox = organization.find(params["UserId"])
         if mailbox is None:
-            raise not_found(
-                f"User {params['UserId']} does not exist in organization {organization.organization_id}."
-            )
+            raise not_found(f"User {params['UserId']} does not exist in organization {organization.organization_id}.")
 
         entry = _user_entry(mailbox, now)
         entry["UserId"] = entry.pop("Id")
@@ -194,13 +188,9 @@ class WorkMailService:
         """The enabled mailbox ``reference`` names, or the error the service gives for it."""
         mailbox = organization.find(reference)
         if mailbox is None or mailbox.state_at(now) == "DELETED":
-            raise not_found(
-                f"Entity {reference} does not exist in organization {organization.organization_id}."
-            )
+            raise not_found(f"Entity {reference} does not exist in organization {organization.organization_id}.")
         if mailbox.role in ("SYSTEM_USER", "REMOTE_USER"):
-            raise entity_state(
-                f"Entity {reference} is a {mailbox.role} and has no mailbox in this organization."
-            )
+            raise entity_state(f"Entity {reference} is a {mailbox.role} and has no mailbox in this organization.")
         if mailbox.state_at(now) != "ENABLED":
             raise entity_state(f"Entity {reference} is {mailbox.state_at(now)}; its mailbox is not enabled.")
         return mailbox
@@ -224,7 +214,8 @@ class WorkMailService:
 
     def _exportable_mailbox(self, organization: Organization, reference: str, now: datetime) -> Mailbox:
         mailbox = organization.find(reference)
-        if mailbox is not None and mailbox.role in ("SYSTEM_USER", "REMOTE_USER"):
+        exists = mailbox is not None and mailbox.state_at(now) != "DELETED"
+        if exists and mailbox.role in ("SYSTEM_USER", "REMOTE_USER"):
             # Documented errors of StartMailboxExportJob: a user without a mailbox is a bad EntityId.
             raise invalid_parameter(f"Entity {reference} is a {mailbox.role}; it has no mailbox to export.")
         return self._mailbox(organization, reference, now)
@@ -302,8 +293,7 @@ class WorkMailService:
 
         if job.state_at(now) != "RUNNING":
             raise entity_state(
-                f"Mailbox export job {job.job_id} is {job.state_at(now)}; "
-                "only a RUNNING job can be cancelled."
+                f"Mailbox export job {job.job_id} is {job.state_at(now)}; only a RUNNING job can be cancelled."
             )
         job.end, job.outcome, job.settled = now, "CANCELLED", True
         return {}
@@ -347,18 +337,12 @@ class WorkMailService:
         """One page of ``keyed`` (key, item) pairs after the NextToken's key, and the next token."""
         after = read_token(params.get("NextToken"), operation, organization.organization_id, query)
         if after is not None:
-            keyed = [
-                (key, item) for key, item in keyed if (_lt(key, after) if descending else _lt(after, key))
-            ]
+            keyed = [(key, item) for key, item in keyed if (_lt(key, after) if descending else _lt(after, key))]
 
         size = params.get("MaxResults") or PAGE_SIZE
         page = keyed[:size]
         more = len(keyed) > size
-        token = (
-            {"NextToken": make_token(operation, organization.organization_id, query, page[-1][0])}
-            if more
-            else {}
-        )
+        token = {"NextToken": make_token(operation, organization.organization_id, query, page[-1][0])} if more else {}
         return [item for _, item in page], token
 
 
