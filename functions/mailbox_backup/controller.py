@@ -283,7 +283,7 @@ def _starting_fields(current: Pass, task: dict) -> dict:
 def _start(current: Pass, task: dict) -> bool:
     """Start (or re-attach to) the task's export; False if WorkMail said "later"."""
     try:
-        response = current.client.start_mailbox_export_job(
+        job_id = workmail.start_export(
             ClientToken=task["clientToken"],
             OrganizationId=current.organization_id,
             EntityId=task["entityId"],
@@ -296,7 +296,7 @@ def _start(current: Pass, task: dict) -> bool:
     except ClientError as error:
         return _start_refused(current, task, error)
 
-    _record_started(current, task, response["JobId"])
+    _record_started(current, task, job_id)
     return True
 
 

@@ -8,16 +8,12 @@ schedule that delivers the same night twice cannot start a second run.
 import json
 import os
 
-import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-from mailbox_backup import inputs, naming
+from mailbox_backup import clients, inputs, naming
 from mailbox_backup.clock import utc_now
 from mailbox_backup.errors import InvalidInputError
 from mailbox_backup.observability import logger
-
-RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,7 +25,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     run_id = naming.nightly_run_id(scheduled, timezone_name)
     logger.append_keys(run_id=run_id)
 
-    stepfunctions = boto3.client("stepfunctions", config=RETRYING)
+    stepfunctions = clients.stepfunctions()
     runs = [
         _start_run(stepfunctions, state_machine_arn, organization_id, run_id) for organization_id in organization_ids
     ]

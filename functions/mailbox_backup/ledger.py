@@ -21,12 +21,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.config import Config
 
-# Standard mode retries throttling and transient errors with exponential backoff and jitter.
-RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
+from mailbox_backup import clients
 
 OPEN_STATES = ("QUEUED", "DEFERRED", "STARTING", "RUNNING")
 TERMINAL_STATES = ("EXPORTED", "FAILED", "SKIPPED")
@@ -90,7 +87,7 @@ class Ledger:
     """Typed access to the ledger table; every method is one small, bounded request."""
 
     def __init__(self, table_name: str):
-        self.table = boto3.resource("dynamodb", config=RETRYING).Table(table_name)
+        self.table = clients.dynamodb().Table(table_name)
 
     # Mailboxes -------------------------------------------------------------------------
 

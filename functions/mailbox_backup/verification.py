@@ -2,10 +2,7 @@
 
 from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config
-
-RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
+from mailbox_backup import clients
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,7 @@ class Verification:
 
 def verify_export(bucket: str, prefix: str, expected_kms_key_arn: str) -> Verification:
     """Find the export's .zip under its prefix and check its encryption."""
-    s3 = boto3.client("s3", config=RETRYING)
+    s3 = clients.s3()
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
     archives = [entry["Key"] for entry in listing.get("Contents", []) if entry["Key"].endswith(".zip")]
     if not archives:

@@ -3,13 +3,24 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-# Standard mode retries ThrottlingException, TooManyRequestsException and 5xx errors with
-# exponential backoff and jitter; LimitExceededException is not retried, it means "later".
-RETRYING = Config(retries={"mode": "standard", "max_attempts": 8})
+from mailbox_backup import clients
+
+# Export starts go through a client that does not retry (see clients.NOT_RETRYING); these
+# transient errors are retried here instead, with backoff and jitter.
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+    }
+)
 
 PAGE_SIZE = 100
 
@@ -34,7 +45,25 @@ class Entity:
 
 
 def client():
-    return boto3.client("workmail", config=RETRYING)
+    return clients.workmail()
+
+
+def _is_transient(error: BaseException) -> bool:
+    if not isinstance(error, ClientError):
+        return False
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(error) in TRANSIENT_ERRORS or status >= 500
+
+
+@retry(
+    retry=retry_if_exception(_is_transient),
+    wait=wait_random_exponential(multiplier=0.5, max=20),
+    stop=stop_after_attempt(8),
+    reraise=True,
+)
+def start_export(**request) -> str:
+    """Start a mailbox export and return its job id; LimitExceededException is raised at once."""
+    return clients.workmail_for_starts().start_mailbox_export_job(**request)["JobId"]
 
 
 def error_code(error: ClientError) -> str:
@@ -51,6 +80,9 @@ def list_entities(workmail, organization_id: str) -> Iterator[Entity]:
         OrganizationId=organization_id, PaginationConfig={"PageSize": PAGE_SIZE}
     ):
         for user in page.get("Users", []):
+            if user.get("UserRole") == "RESOURCE":
+                # ListUsers also returns resources; they are listed, with their type, below.
+                continue
             yield Entity(
                 entity_id=user["Id"],
                 name=user.get("Name", ""),

@@ -24,6 +24,9 @@ def local_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary and every mailbox as JSON.")] = False,
     max_concurrent: Annotated[int, typer.Option(min=1, max=10, help="Most exports to run at once (1-10).")] = 10,
     template: Annotated[Path, typer.Option(help="SAM template to deploy locally.")] = Path("template.yaml"),
+    log_file: Annotated[Path, typer.Option(help="Where the handlers' structured logs go during the run.")] = Path(
+        "out/local-run.log"
+    ),
 ) -> None:
     """Run one nightly backup of the scenario's organizations and print the result."""
     from workmail_backup.local import display
@@ -41,7 +44,7 @@ def local_run(
 
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
     try:
-        with LocalEnvironment(loaded, template=template, parameters=parameters) as environment:
+        with LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment:
             if as_json:
                 result = environment.run_nightly()
             else:
@@ -56,5 +59,6 @@ def local_run(
         sys.stdout.write("\n")
     else:
         display.print_summary(console, result)
+        console.print(f"Handler logs: {log_file}")
     healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
     raise typer.Exit(0 if healthy else 1)

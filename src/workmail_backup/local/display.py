@@ -38,9 +38,10 @@ class LiveProgress:
             done += int(counts.get("skipped", 0))
             total = int(counts.get("total", 0)) or None
             running = sum(1 for job in environment.emulator.jobs(organization_id) if job.state == "RUNNING")
-            detail = f"running {running:2d}  simulated {iso(environment.clock.now())}"
+            detail = f"{running:2d} running, {iso(environment.clock.now())[11:16]} simulated"
             if organization_id not in self._bars:
-                self._bars[organization_id] = self._progress.add_task(organization_id, total=total, detail=detail)
+                label = organization_id[:10] + "…"
+                self._bars[organization_id] = self._progress.add_task(label, total=total, detail=detail)
             self._progress.update(self._bars[organization_id], completed=done, total=total, detail=detail)
 
 
@@ -50,26 +51,34 @@ def _latest_run(environment, organization_id: str) -> dict | None:
 
 
 def print_summary(console: Console, result) -> None:
-    table = Table(title=f"Run {result.run_id}")
-    for column in ("Organization", "Status", "Exported", "Failed", "Deferred", "Skipped", "Peak running"):
-        table.add_column(column, justify="right" if column not in ("Organization", "Status") else "left")
+    """One column per organization, so that long organization ids fit a narrow terminal."""
+    table = Table(title=f"Run {result.run_id}", title_justify="left")
+    table.add_column("")
     for organization in result.organizations:
-        counts = organization.run.get("counts", {})
-        table.add_row(
-            organization.organization_id,
-            str(organization.run.get("status", "?")),
-            *(str(counts.get(name, 0)) for name in ("exported", "failed", "deferred", "skipped")),
-            str(organization.peak_running),
-        )
+        table.add_column(organization.organization_id, justify="right")
+
+    def row(label: str, values) -> None:
+        table.add_row(label, *(str(value) for value in values))
+
+    organizations = result.organizations
+    row("Status", (org.run.get("status", "?") for org in organizations))
+    for counter in ("exported", "failed", "deferred", "skipped"):
+        row(counter.capitalize(), (org.run.get("counts", {}).get(counter, 0) for org in organizations))
+    row("Most jobs running at once", (org.peak_running for org in organizations))
     console.print(table)
 
     simulated = result.simulated_end - result.simulated_start
-    console.print(
-        f"Simulated time: {simulated.total_seconds() / 3600:.1f} h "
-        f"({iso(result.simulated_start)} to {iso(result.simulated_end)}); wall time: {result.wall_seconds:.1f} s"
-    )
-    for organization in result.organizations:
-        for reason, count in sorted(organization.run.get("skipReasons", {}).items()):
-            console.print(f"  skipped {count:4d} in {organization.organization_id}: {reason}")
-        if organization.run.get("error"):
-            console.print(f"[red]  {organization.organization_id} failed: {organization.run['error']}[/red]")
+    console.print(f"Simulated time: {simulated.total_seconds() / 3600:.1f} h, from {iso(result.simulated_start)}")
+    console.print(f"Wall time: {result.wall_seconds:.1f} s")
+    for organization in organizations:
+        _print_reasons(console, organization)
+
+
+def _print_reasons(console: Console, organization) -> None:
+    reasons = organization.run.get("skipReasons", {})
+    if reasons:
+        console.print(f"Skipped in {organization.organization_id}:")
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            console.print(f"  {count:5d}  {reason}")
+    if organization.run.get("error"):
+        console.print(f"[red]{organization.organization_id} failed: {organization.run['error']}[/red]")

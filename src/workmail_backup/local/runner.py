@@ -7,6 +7,7 @@ nightly state machine with simulated time.
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ import boto3
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from mailbox_backup import clients as handler_clients
 from mailbox_backup import clock as handler_clock
 from mailbox_backup import naming
 from mailbox_backup.ledger import Ledger, iso
+from mailbox_backup.observability import logger as handler_logger
 from workmail_backup.local import seams
 from workmail_backup.local.emulator import WorkMailEmulator
 from workmail_backup.local.simclock import SimulatedClock
@@ -97,8 +100,17 @@ class RunResult:
 class LocalEnvironment:
     """Everything a local run needs, set up once and torn down on exit."""
 
-    def __init__(self, scenario, template: Path = DEFAULT_TEMPLATE, parameters: dict[str, str] | None = None):
+    def __init__(
+        self,
+        scenario,
+        template: Path = DEFAULT_TEMPLATE,
+        parameters: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ):
+        """``log_path``: where the handlers' structured logs go (standard output if None)."""
         self.scenario = scenario
+        self.log_path = log_path
+        self._log_file = None
         self.template = template
         self.parameters = parameters or {}
         self.region = scenario.region
@@ -129,6 +141,7 @@ class LocalEnvironment:
         return self
 
     def _start_services(self) -> None:
+        self._route_handler_logs()
         self.clock = SimulatedClock(self.scenario.start, self._running_executions)
         handler_clock.use_source(self.clock.now)
 
@@ -141,12 +154,21 @@ class LocalEnvironment:
         self.emulator = WorkMailEmulator(self.scenario, now=self.clock.now)
         self._set_environment({"AWS_ENDPOINT_URL_WORKMAIL": self.emulator.start()})
 
+        # Clients cached by an earlier environment in this process point at its endpoints.
+        handler_clients.forget()
         self.lambdas = seams.LocalLambdas({function.name: function.code_uri for function in self.stack.functions})
         self._seams = seams.installed(self.lambdas, self.clock.sleep)
         self._seams.__enter__()
 
         self.stepfunctions = boto3.client("stepfunctions", region_name=self.region)
         self.ledger = Ledger(self.stack.outputs["LedgerTableName"])
+
+    def _route_handler_logs(self) -> None:
+        if self.log_path is None:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log_path.open("w", encoding="utf-8")
+        handler_logger.registered_handler.setStream(self._log_file)
 
     def _set_environment(self, variables: dict[str, str]) -> None:
         for name, value in variables.items():
@@ -160,6 +182,9 @@ class LocalEnvironment:
         if getattr(self, "emulator", None) is not None:
             self.emulator.stop()
         handler_clock.use_system_clock()
+        if self._log_file is not None:
+            handler_logger.registered_handler.setStream(sys.stdout)
+            self._log_file.close()
         self._mock.stop()
         for name, value in self._saved_environment.items():
             if value is None:
