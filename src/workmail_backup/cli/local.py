@@ -1,4 +1,4 @@
-"""The ``workmail-backup`` command."""
+"""``workmail-backup local run``: one night of the real workflow on this machine."""
 
 import json
 import sys
@@ -6,16 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(help="Nightly, verifiable backups of every Amazon WorkMail mailbox.", no_args_is_help=True)
-local_app = typer.Typer(
-    help="Run the real workflow on this machine against a simulated organization.", no_args_is_help=True
-)
-app.add_typer(local_app, name="local")
-
-console = Console()
-errors = Console(stderr=True)
+from workmail_backup.cli.app import console, errors, local_app
 
 
 @local_app.command("run")
@@ -27,11 +19,16 @@ def local_run(
     log_file: Annotated[Path, typer.Option(help="Where the handlers' structured logs go during the run.")] = Path(
         "out/local-run.log"
     ),
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Save the ledger and executions here after the run, for the commands' --local option."),
+    ] = None,
 ) -> None:
     """Run one nightly backup of the scenario's organizations and print the result."""
     from workmail_backup.local import display
     from workmail_backup.local.emulator import ScenarioError, load_scenario
     from workmail_backup.local.runner import LocalEnvironment, LocalRunError
+    from workmail_backup.ops.local_state import save_state
 
     try:
         loaded = load_scenario(scenario)
@@ -50,6 +47,8 @@ def local_run(
             else:
                 with display.LiveProgress(console) as progress:
                     result = environment.run_nightly(on_progress=progress.update)
+            if state_dir is not None:
+                saved = save_state(environment, state_dir)
     except LocalRunError as error:
         errors.print(f"[red]The local run failed:[/red] {error}")
         raise typer.Exit(1) from None
@@ -60,5 +59,7 @@ def local_run(
     else:
         display.print_summary(console, result)
         console.print(f"Handler logs: {log_file}")
+        if state_dir is not None:
+            console.print(f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`")
     healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
     raise typer.Exit(0 if healthy else 1)

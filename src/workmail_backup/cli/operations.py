@@ -1,0 +1,304 @@
+"""The operators' and auditors' commands: status, runs, mailboxes, coverage, start, report.
+
+Exit codes: 0 when what was asked about is healthy, 1 when it is not (a failed run, overdue
+mailboxes, missing coverage, a start that was refused), 2 when the question could not be
+answered (bad input, a stack or run that does not exist, no credentials).
+"""
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+
+from workmail_backup.cli import views
+from workmail_backup.cli.app import app, console, errors
+from workmail_backup.ops import actions, queries, report
+from workmail_backup.ops.backend import AWS_ERRORS, Backend, connect_deployed
+from workmail_backup.ops.errors import OperationsError
+from workmail_backup.ops.values import parse_day, parse_duration
+
+UNHEALTHY, UNANSWERED = 1, 2
+
+StackOption = Annotated[
+    str | None, typer.Option("--stack", envvar="WORKMAIL_BACKUP_STACK", help="Deployed stack name.", show_default=False)
+]
+TableOption = Annotated[
+    str | None, typer.Option("--table", envvar="WORKMAIL_BACKUP_TABLE", help="Ledger table, instead of --stack.")
+]
+StateMachineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state-machine",
+        envvar="WORKMAIL_BACKUP_STATE_MACHINE",
+        help="OrganizationBackup state machine ARN, with --table (needed to start runs).",
+    ),
+]
+LocalOption = Annotated[
+    Path | None,
+    typer.Option("--local", envvar="WORKMAIL_BACKUP_LOCAL", help="Saved state of `local run --state-dir DIR`."),
+]
+RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION, profile).")]
+ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE).")]
+OrgOption = Annotated[
+    str | None, typer.Option("--org", envvar="WORKMAIL_BACKUP_ORG", help="Only this WorkMail organization.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def answering(
+    stack: str | None,
+    table: str | None,
+    state_machine: str | None,
+    local: Path | None,
+    region: str | None,
+    profile: str | None,
+) -> Iterator[Backend]:
+    """Open the backend the options name; turn every failure into one line and exit code 2."""
+    with ExitStack() as stack_of_resources:
+        try:
+            if local is not None:
+                from workmail_backup.ops.local_state import open_local_state
+
+                backend = stack_of_resources.enter_context(open_local_state(local))
+            else:
+                backend = connect_deployed(stack, table, state_machine, region, profile)
+            yield backend
+        except actions.RunRefusedError as refusal:
+            errors.print(f"[yellow]Not started:[/yellow] {refusal}", soft_wrap=True)
+            raise typer.Exit(UNHEALTHY) from None
+        except OperationsError as error:
+            errors.print(f"[red]Error:[/red] {error}", soft_wrap=True)
+            raise typer.Exit(UNANSWERED) from None
+        except AWS_ERRORS as error:
+            errors.print(f"[red]AWS error:[/red] {error}", soft_wrap=True)
+            raise typer.Exit(UNANSWERED) from None
+
+
+def print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def finish(healthy: bool) -> None:
+    raise typer.Exit(0 if healthy else UNHEALTHY)
+
+
+@app.command()
+def status(
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Per organization: the last run and the one running now, and what needs attention."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        statuses = [queries.organization_status(backend, organization) for organization in backend.organizations(org)]
+    if as_json:
+        print_json({"organizations": statuses, "healthy": all(item["healthy"] for item in statuses)})
+    else:
+        views.print_status(console, statuses, backend.description)
+    finish(all(item["healthy"] for item in statuses))
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, help="Most runs per organization.")] = 20,
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The history of runs, newest first."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        listed = queries.list_runs(backend, org, limit)
+    if as_json:
+        print_json({"runs": listed})
+    else:
+        views.print_runs(console, listed)
+
+
+run_app = typer.Typer(help="One run in detail.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("show")
+def run_show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, e.g. nightly-20261203.")],
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every mailbox of one run with its outcome, and the execution's failed states if it went wrong."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        detail = queries.run_detail(backend, run_id, org)
+    if as_json:
+        print_json(detail)
+    else:
+        views.print_run_detail(console, detail)
+    finish(detail["healthy"])
+
+
+@app.command()
+def watch(
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and stop.")] = False,
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        snapshots = queries.watch_snapshot(backend, org)
+        if as_json or once or not snapshots:
+            if as_json:
+                print_json({"runs": snapshots})
+            else:
+                console.print(views.watch_view(snapshots))
+            return
+        with Live(views.watch_view(snapshots), console=console, refresh_per_second=2) as live:
+            while snapshots:
+                time.sleep(interval)
+                snapshots = queries.watch_snapshot(backend, org)
+                live.update(views.watch_view(snapshots))
+
+
+@app.command()
+def mailboxes(
+    overdue: Annotated[
+        str | None, typer.Option(help="Only mailboxes whose last verified export is older than this (2d, 36h).")
+    ] = None,
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every mailbox with its last verified export and its age; with --overdue, exits 1 if any is older."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        limit = parse_duration(overdue) if overdue is not None else None
+        listed = queries.list_mailboxes(backend, org, limit)
+    if as_json:
+        print_json({"overdue": overdue, "mailboxes": listed})
+    else:
+        views.print_mailboxes(console, listed, overdue)
+    finish(overdue is None or not listed)
+
+
+@app.command()
+def coverage(
+    deadline: Annotated[str, typer.Option(help="Date by which every mailbox needs a verified export.")] = "2027-03-31",
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Share of exportable mailboxes with a verified export, the missing ones, and a forecast."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        answer = queries.coverage(backend, parse_day(deadline, "--deadline", end_of_day=True), org)
+    if as_json:
+        print_json(answer)
+    else:
+        views.print_coverage(console, answer)
+    finish(answer["healthy"])
+
+
+@app.command()
+def start(
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start an on-demand run of an organization now, unless a run is open or every mailbox is too recent."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        started = actions.start_on_demand(backend, org)
+    if as_json:
+        print_json(started)
+    else:
+        views.print_started(console, started)
+
+
+@app.command("retry-failed")
+def retry_failed(
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a run for the mailboxes whose last export failed (they go first in its queue)."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        started = actions.retry_failed(backend, org)
+    if as_json:
+        print_json(started)
+    else:
+        views.print_started(console, started)
+
+
+@app.command("report")
+def audit_report(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    report_format: Annotated[views.ReportFormat, typer.Option("--format", help="html, csv or json.")] = (
+        views.ReportFormat.html
+    ),
+    since: Annotated[str | None, typer.Option(help="Start of the period (default: 30 days before --until).")] = None,
+    until: Annotated[str | None, typer.Option(help="End of the period, inclusive (default: now).")] = None,
+    stack: StackOption = None,
+    table: TableOption = None,
+    state_machine: StateMachineOption = None,
+    local: LocalOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    org: OrgOption = None,
+) -> None:
+    """Write the audit report: every mailbox and its exports in the period, coverage, failures, charts."""
+    with answering(stack, table, state_machine, local, region, profile) as backend:
+        period_start = parse_day(since, "--since") if since else None
+        period_end = parse_day(until, "--until", end_of_day=True) if until else None
+        data = report.build_report(backend, period_start, period_end, org)
+    renderers = {"html": report.render_html, "csv": report.render_csv, "json": report.render_json}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(renderers[report_format.value](data), encoding="utf-8")
+    coverage_summary = data["coverage"]
+    console.print(
+        f"Report written to {output}: {coverage_summary['covered']} of {coverage_summary['eligible']} "
+        f"mailboxes covered ({coverage_summary['share']}%)."
+    )

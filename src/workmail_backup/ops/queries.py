@@ -1,0 +1,360 @@
+"""The operators' questions: is the run healthy, what failed, what is overdue, how far is coverage.
+
+Each function returns plain dicts (what ``--json`` prints) plus, where it matters, whether
+the answer is healthy, which the command turns into its exit code.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from boto3.dynamodb.conditions import Key
+
+from mailbox_backup import naming, workmail
+from mailbox_backup.clock import utc_now
+from mailbox_backup.ledger import iso, parse_iso, queue_partition
+from workmail_backup.ops.backend import AWS_ERRORS, Backend
+from workmail_backup.ops.errors import InvalidRequestError
+from workmail_backup.ops.values import age_seconds, seconds_between
+
+OPEN_RUN_STATES = ("PLANNING", "RUNNING")
+FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
+# WorkMail's end of support: the date by which every mailbox needs a final verified export.
+END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
+RATE_WINDOW = timedelta(days=14)
+COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started")
+
+
+# Runs ------------------------------------------------------------------------------------------
+
+
+def run_view(backend: Backend, run: dict, now: datetime) -> dict:
+    """A run as the views show it: times, counts, and the execution behind it."""
+    is_open = run.get("status") in OPEN_RUN_STATES
+    view = {
+        "organizationId": run["organizationId"],
+        "runId": run["runId"],
+        "status": run.get("status"),
+        "startedAt": run.get("startedAt"),
+        "endedAt": run.get("endedAt"),
+        "durationSeconds": seconds_between(run.get("startedAt"), run.get("endedAt") or (iso(now) if is_open else None)),
+        "counts": _counts(run),
+        "skipReasons": run.get("skipReasons", {}),
+        "error": run.get("error"),
+        "executionArn": run.get("executionArn"),
+        "execution": backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None,
+    }
+    if is_open:
+        view["runningNow"] = len(_active_tasks(backend, run))
+    return view
+
+
+def _counts(run: dict) -> dict:
+    counts = run.get("counts", {})
+    return {name: int(counts.get(name, 0)) for name in COUNTERS}
+
+
+def _active_tasks(backend: Backend, run: dict) -> list[dict]:
+    return backend.ledger.active_tasks(run["organizationId"], run["runId"])
+
+
+def list_runs(backend: Backend, organization_id: str | None = None, limit: int = 20) -> list[dict]:
+    now = utc_now()
+    views = []
+    for org in backend.organizations(organization_id):
+        views.extend(run_view(backend, run, now) for run in backend.ledger.runs(org, newest_first=True, limit=limit))
+    return sorted(views, key=lambda view: view.get("startedAt") or "", reverse=True)
+
+
+def organization_status(backend: Backend, organization_id: str) -> dict:
+    """The last finished run, the open one, and the problems an operator must look at."""
+    now = utc_now()
+    runs = backend.ledger.runs(organization_id, newest_first=True, limit=20)
+    current = next((run for run in runs if run.get("status") in OPEN_RUN_STATES), None)
+    last = next((run for run in runs if run.get("status") not in OPEN_RUN_STATES), None)
+    status = {
+        "organizationId": organization_id,
+        "current": run_view(backend, current, now) if current else None,
+        "last": run_view(backend, last, now) if last else None,
+    }
+    status["problems"] = _problems(status)
+    status["healthy"] = not status["problems"]
+    return status
+
+
+def _problems(status: dict) -> list[str]:
+    problems = []
+    last, current = status["last"], status["current"]
+    if last is None and current is None:
+        problems.append("no run recorded yet")
+    if last and last["status"] == "FAILED":
+        problems.append(f"run {last['runId']} failed: {last.get('error') or 'see `run show`'}")
+    if last and last["counts"]["failed"]:
+        problems.append(f"{last['counts']['failed']} mailbox(es) failed in {last['runId']}; see `retry-failed`")
+    execution = (current or {}).get("execution") or {}
+    if execution.get("status") in FINISHED_EXECUTION_PROBLEMS:
+        problems.append(
+            f"run {current['runId']} is still {current['status']} in the ledger but its execution "
+            f"ended {execution['status']}: it is stuck"
+        )
+    return problems
+
+
+def run_detail(backend: Backend, run_id: str, organization_id: str | None = None) -> dict:
+    """One run: every mailbox's outcome, and the failed states of its execution."""
+    if not naming.is_valid_run_id(run_id):
+        raise InvalidRequestError(
+            f"Run ids look like nightly-20261203 or manual-20261203T101500Z; got {run_id!r}. "
+            "List them with `workmail-backup runs`."
+        )
+    for org in backend.organizations(organization_id):
+        run = backend.ledger.get_run(org, run_id)
+        if run:
+            return _detail(backend, run)
+    raise InvalidRequestError(
+        f"Run {run_id} is not in {backend.description}; list the runs with `workmail-backup runs`."
+    )
+
+
+def _detail(backend: Backend, run: dict) -> dict:
+    view = run_view(backend, run, utc_now())
+    view["mailboxes"] = [_job_line(task) for task in backend.ledger.tasks(run["organizationId"], run["runId"])]
+    view["mailboxes"].sort(key=lambda line: (line["outcome"] != "FAILED", line["email"] or line["entityId"]))
+    went_wrong = view["status"] == "FAILED" or (view["execution"] or {}).get("status") in FINISHED_EXECUTION_PROBLEMS
+    view["executionFailures"] = backend.executions.failures(run["executionArn"]) if went_wrong else []
+    view["healthy"] = view["status"] != "FAILED" and not view["counts"]["failed"]
+    return view
+
+
+def _job_line(task: dict) -> dict:
+    return {
+        "entityId": task["entityId"],
+        "email": task.get("email", ""),
+        "outcome": task.get("status"),
+        "reason": task.get("error") or task.get("reason"),
+        "jobId": task.get("jobId"),
+        "startedAt": task.get("startedAt"),
+        "endedAt": task.get("endedAt"),
+        "durationSeconds": seconds_between(task.get("startedAt"), task.get("endedAt")),
+        "sizeBytes": task.get("sizeBytes"),
+        "s3Path": task.get("s3Path"),
+        "objectKey": task.get("objectKey"),
+        "verified": task.get("verified"),
+    }
+
+
+# Mailboxes --------------------------------------------------------------------------------------
+
+
+def is_exportable(mailbox: dict) -> bool:
+    """Enabled users and resources with a mailbox here; the rest never need an export."""
+    entity = workmail.Entity(
+        entity_id=mailbox["entityId"],
+        name=mailbox.get("name", ""),
+        email=mailbox.get("email", ""),
+        kind=mailbox.get("kind", "USER"),
+        state=mailbox.get("state", ""),
+        role=mailbox.get("role", "USER"),
+    )
+    return workmail.skip_reason(entity) is None
+
+
+def list_mailboxes(
+    backend: Backend, organization_id: str | None = None, overdue: timedelta | None = None
+) -> list[dict]:
+    """Every mailbox with its last verified export; with ``overdue``, only those older than that."""
+    now = utc_now()
+    lines = []
+    for org in backend.organizations(organization_id):
+        lines.extend(_mailbox_line(mailbox, now) for mailbox in backend.ledger.mailboxes(org))
+    if overdue is not None:
+        lines = [line for line in lines if line["exportable"] and _older_than(line, overdue)]
+    return sorted(lines, key=lambda line: (-(line["ageSeconds"] or 10**12), line["email"] or line["entityId"]))
+
+
+def _older_than(line: dict, limit: timedelta) -> bool:
+    # A mailbox never exported is older than any limit.
+    return line["ageSeconds"] is None or line["ageSeconds"] > limit.total_seconds()
+
+
+def _mailbox_line(mailbox: dict, now: datetime) -> dict:
+    return {
+        "organizationId": mailbox["organizationId"],
+        "entityId": mailbox["entityId"],
+        "email": mailbox.get("email", ""),
+        "kind": mailbox.get("kind"),
+        "state": mailbox.get("state"),
+        "exportable": is_exportable(mailbox),
+        "lastSuccessAt": mailbox.get("lastSuccessAt"),
+        "ageSeconds": age_seconds(mailbox.get("lastSuccessAt"), now),
+        "lastSuccessJobId": mailbox.get("lastSuccessJobId"),
+        "lastSuccessS3Path": mailbox.get("lastSuccessS3Path"),
+        "lastOutcome": mailbox.get("lastOutcome"),
+        "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
+        "lastStartedAt": mailbox.get("lastStartedAt"),
+    }
+
+
+# Coverage ---------------------------------------------------------------------------------------
+
+
+def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization_id: str | None = None) -> dict:
+    """Share of exportable mailboxes with a verified export by ``deadline``, and when all will have one."""
+    now = utc_now()
+    organizations = [
+        _organization_coverage(backend, org, deadline, now) for org in backend.organizations(organization_id)
+    ]
+    eligible = sum(item["eligible"] for item in organizations)
+    covered = sum(item["covered"] for item in organizations)
+    forecasts = [item["forecastComplete"] for item in organizations]
+    return {
+        "deadline": iso(deadline),
+        "measuredAt": iso(now),
+        "eligible": eligible,
+        "covered": covered,
+        "share": _share(covered, eligible),
+        "forecastComplete": None if None in forecasts else max(forecasts, default=iso(now)),
+        "organizations": organizations,
+        "healthy": eligible == covered,
+    }
+
+
+def _organization_coverage(backend: Backend, organization_id: str, deadline: datetime, now: datetime) -> dict:
+    mailboxes = [mailbox for mailbox in backend.ledger.mailboxes(organization_id) if is_exportable(mailbox)]
+    missing = [mailbox for mailbox in mailboxes if not _covered_by(mailbox, deadline)]
+    rate = _exports_per_day(backend, organization_id, now)
+    return {
+        "organizationId": organization_id,
+        "eligible": len(mailboxes),
+        "covered": len(mailboxes) - len(missing),
+        "share": _share(len(mailboxes) - len(missing), len(mailboxes)),
+        "exportsPerDay": round(rate, 2),
+        "forecastComplete": _forecast(len(missing), rate, now),
+        "missing": [
+            {
+                "entityId": mailbox["entityId"],
+                "email": mailbox.get("email", ""),
+                "lastOutcome": mailbox.get("lastOutcome"),
+                "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
+            }
+            for mailbox in sorted(missing, key=lambda item: item.get("email") or item["entityId"])
+        ],
+    }
+
+
+def _covered_by(mailbox: dict, deadline: datetime) -> bool:
+    # lastSuccessAt is written only after the export was found in S3 under the right key.
+    return bool(mailbox.get("lastSuccessAt")) and parse_iso(mailbox["lastSuccessAt"]) <= deadline
+
+
+def _exports_per_day(backend: Backend, organization_id: str, now: datetime) -> float:
+    """Verified exports per day over the recent runs.
+
+    Failed and never-exported mailboxes come first in every run's queue, so this is also the
+    pace at which the missing ones are being covered.
+    """
+    recent = [
+        run
+        for run in backend.ledger.runs(organization_id, newest_first=True, limit=50)
+        if run.get("startedAt") and parse_iso(run["startedAt"]) >= now - RATE_WINDOW
+    ]
+    exported = sum(int(run.get("counts", {}).get("exported", 0)) for run in recent)
+    if not recent or not exported:
+        return 0.0
+    first_start = min(parse_iso(run["startedAt"]) for run in recent)
+    days = max((now - first_start).total_seconds() / 86400, 1.0)
+    return exported / days
+
+
+def _forecast(missing: int, per_day: float, now: datetime) -> str | None:
+    if missing == 0:
+        return iso(now)
+    if per_day <= 0:
+        return None
+    return iso(now + timedelta(days=missing / per_day))
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 100.0
+
+
+# A live run ------------------------------------------------------------------------------------
+
+
+def current_run(backend: Backend, organization_id: str) -> dict | None:
+    runs = backend.ledger.runs(organization_id, newest_first=True, limit=5)
+    return next((run for run in runs if run.get("status") in OPEN_RUN_STATES), None)
+
+
+def watch_snapshot(backend: Backend, organization_id: str | None = None) -> list[dict]:
+    """For each open run: slots in use, the queue, and each running job's progress."""
+    now = utc_now()
+    snapshots = []
+    for org in backend.organizations(organization_id):
+        run = current_run(backend, org)
+        if run:
+            snapshots.append(_snapshot(backend, run, now))
+    return snapshots
+
+
+def _snapshot(backend: Backend, run: dict, now: datetime) -> dict:
+    org, run_id = run["organizationId"], run["runId"]
+    jobs = [_progress(backend, task, now) for task in _active_tasks(backend, run)]
+    return {
+        "organizationId": org,
+        "runId": run_id,
+        "status": run.get("status"),
+        "startedAt": run.get("startedAt"),
+        "elapsedSeconds": age_seconds(run.get("startedAt"), now),
+        "slotsInUse": len(jobs),
+        "slots": int(run.get("maxConcurrentExports") or 10),
+        "queued": _count_lane(backend, queue_partition(org, run_id), "READY#"),
+        "deferred": _count_lane(backend, queue_partition(org, run_id), "WAIT#"),
+        "counts": _counts(run),
+        "jobs": sorted(jobs, key=lambda job: job.get("startedAt") or ""),
+    }
+
+
+def _count_lane(backend: Backend, partition: str, prefix: str) -> int:
+    """Count one queue lane without reading its items."""
+    arguments = {
+        "IndexName": "GSI1",
+        "KeyConditionExpression": Key("GSI1PK").eq(partition) & Key("GSI1SK").begins_with(prefix),
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        page = backend.ledger.table.query(**arguments)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _progress(backend: Backend, task: dict, now: datetime) -> dict:
+    """A running job's progress: WorkMail's estimate when reachable, else elapsed over expected time."""
+    elapsed = age_seconds(task.get("startedAt"), now)
+    expected = int(task.get("expectedSeconds") or 0)
+    progress, source = None, "estimate"
+    if backend.workmail is not None and task.get("jobId"):
+        progress, source = _workmail_progress(backend, task), "workmail"
+    if progress is None and elapsed is not None and expected:
+        progress, source = min(99, int(100 * elapsed / expected)), "estimate"
+    return {
+        "entityId": task["entityId"],
+        "email": task.get("email", ""),
+        "status": task.get("status"),
+        "jobId": task.get("jobId"),
+        "startedAt": task.get("startedAt"),
+        "elapsedSeconds": elapsed,
+        "expectedSeconds": expected or None,
+        "progress": progress,
+        "progressSource": source,
+    }
+
+
+def _workmail_progress(backend: Backend, task: dict) -> int | None:
+    try:
+        job = backend.workmail.describe_mailbox_export_job(OrganizationId=task["organizationId"], JobId=task["jobId"])
+    except AWS_ERRORS:
+        # A view degrades to the estimate rather than failing.
+        return None
+    return int(job.get("EstimatedProgress") or 0)

@@ -1,0 +1,71 @@
+"""Parsing of the durations and dates people type, and the time arithmetic the views share."""
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+from mailbox_backup.ledger import parse_iso
+from workmail_backup.ops.errors import InvalidRequestError
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, option: str = "--overdue") -> timedelta:
+    """Read ``2d``, ``36h``, ``90m``, ``1w`` or a sum such as ``1d12h``."""
+    cleaned = text.strip().lower()
+    parts = _DURATION_PART.findall(cleaned)
+    if not parts or "".join(number + unit for number, unit in parts) != cleaned:
+        raise InvalidRequestError(
+            f"{option} takes a number and a unit (s, m, h, d or w), such as 36h or 2d; got {text!r}."
+        )
+    return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+
+
+def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:
+    """Read a calendar day (``2027-03-31``) or an ISO time, as a UTC moment."""
+    try:
+        if len(text.strip()) == 10:
+            day = date.fromisoformat(text.strip())
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC).replace(microsecond=0)
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError(f"{option} takes a date such as 2027-03-31; got {text!r}.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seconds_between(start: str | None, end: str | None) -> int | None:
+    if not start or not end:
+        return None
+    return max(int((parse_iso(end) - parse_iso(start)).total_seconds()), 0)
+
+
+def age_seconds(moment: str | None, now: datetime) -> int | None:
+    return None if not moment else max(int((now - parse_iso(moment)).total_seconds()), 0)
+
+
+def human_duration(seconds: float | None) -> str:
+    """``3d 4h``, ``2h 05m``, ``12m``: two units at most, which is what a person reads."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{seconds}s"
+
+
+def human_size(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return "-"
+    size = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

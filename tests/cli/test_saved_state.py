@@ -1,0 +1,243 @@
+"""Each read-only command against the saved state of a real local night (``--local DIR``)."""
+
+import csv
+import io
+import json
+
+from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG
+
+
+def _local(saved_states, which: str = "after_night") -> list[str]:
+    return ["--local", str(saved_states[which])]
+
+
+def test_status_after_a_night_with_a_failed_mailbox_is_unhealthy_and_says_why(cli, saved_states):
+    code, answer = cli.json("status", *_local(saved_states))
+
+    organization = answer["organizations"][0]
+    assert code == 1 and answer["healthy"] is False
+    assert organization["last"]["runId"] == "nightly-20261203"
+    assert organization["last"]["status"] == "SUCCEEDED"
+    assert organization["last"]["counts"]["failed"] == 1
+    assert organization["last"]["execution"]["status"] == "SUCCEEDED"
+    assert organization["current"] is None
+    assert any("1 mailbox(es) failed" in problem for problem in organization["problems"])
+
+
+def test_status_table_names_the_run_and_its_execution(cli, saved_states):
+    result = cli("status", *_local(saved_states))
+
+    assert result.exit_code == 1
+    assert "nightly-20261203" in result.stdout and "execution:" in result.stdout
+    assert "retry-failed" in result.stdout
+
+
+def test_status_of_an_empty_ledger_says_no_run_yet(cli, saved_states):
+    code, answer = cli.json("status", *_local(saved_states, "empty"))
+
+    assert code == 1
+    assert answer["organizations"][0]["problems"] == ["no run recorded yet"]
+
+
+def test_runs_lists_the_night_with_its_counts(cli, saved_states):
+    code, answer = cli.json("runs", *_local(saved_states))
+
+    assert code == 0
+    assert [run["runId"] for run in answer["runs"]] == ["nightly-20261203"]
+    counts = answer["runs"][0]["counts"]
+    assert {name: counts[name] for name in ("total", "exported", "failed", "deferred", "skipped")} == {
+        "total": 13,
+        "exported": 10,
+        "failed": 1,
+        "deferred": 0,
+        "skipped": 2,
+    }
+
+
+def test_runs_of_an_empty_ledger_is_an_empty_list(cli, saved_states):
+    assert cli.json("runs", *_local(saved_states, "empty")) == (0, {"runs": []})
+
+
+def test_run_show_puts_the_failed_mailbox_first_with_its_reason(cli, saved_states):
+    code, detail = cli.json("run", "show", "nightly-20261203", *_local(saved_states))
+
+    first = detail["mailboxes"][0]
+    exported = [line for line in detail["mailboxes"] if line["outcome"] == "EXPORTED"]
+    assert code == 1
+    assert (first["email"], first["outcome"], first["reason"]) == (FAILING, "FAILED", "Mailbox is corrupt.")
+    assert len(exported) == 10
+    assert all(line["verified"] and line["objectKey"].endswith(".zip") and line["sizeBytes"] for line in exported)
+    assert all(line["durationSeconds"] > 0 for line in exported)
+
+
+def test_run_show_of_an_unknown_run_is_one_line_and_exit_2(cli, saved_states):
+    result = cli("run", "show", "nightly-20261204", *_local(saved_states))
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "nightly-20261204 is not in" in result.stderr and "workmail-backup runs" in result.stderr
+
+
+def test_run_show_of_a_malformed_run_id_says_what_ids_look_like(cli, saved_states):
+    result = cli("run", "show", "last-night", *_local(saved_states))
+
+    assert result.exit_code == 2
+    assert "nightly-20261203" in result.stderr and "'last-night'" in result.stderr
+
+
+def test_mailboxes_lists_every_mailbox_with_its_last_verified_export(cli, saved_states):
+    code, answer = cli.json("mailboxes", *_local(saved_states))
+
+    by_email = {line["email"]: line for line in answer["mailboxes"]}
+    assert code == 0
+    assert len(by_email) == 13
+    assert by_email["user000@example.com"]["lastSuccessAt"] and by_email["user000@example.com"]["ageSeconds"] >= 0
+    assert by_email[FAILING]["lastSuccessAt"] is None and by_email[FAILING]["lastError"] == "Mailbox is corrupt."
+    assert by_email[DISABLED]["exportable"] is False
+
+
+def test_mailboxes_overdue_lists_the_never_exported_and_exits_1(cli, saved_states):
+    code, answer = cli.json("mailboxes", "--overdue", "2d", *_local(saved_states))
+
+    assert code == 1
+    assert sorted(line["email"] for line in answer["mailboxes"]) == [FAILING, EXPORTED_BY_SOMEONE_ELSE]
+
+
+def test_mailboxes_overdue_on_an_empty_ledger_is_healthy(cli, saved_states):
+    result = cli("mailboxes", "--overdue", "36h", *_local(saved_states, "empty"))
+
+    assert result.exit_code == 0 and "No mailbox" in result.stdout
+
+
+def test_mailboxes_with_a_malformed_duration_says_what_to_type(cli, saved_states):
+    result = cli("mailboxes", "--overdue", "2x", *_local(saved_states))
+
+    assert result.exit_code == 2
+    assert "--overdue takes a number and a unit" in result.stderr and "'2x'" in result.stderr
+
+
+def test_coverage_counts_exportable_mailboxes_and_lists_the_missing(cli, saved_states):
+    code, answer = cli.json("coverage", *_local(saved_states))
+
+    organization = answer["organizations"][0]
+    assert code == 1
+    assert (answer["eligible"], answer["covered"], answer["share"]) == (12, 10, 83.3)
+    assert sorted(item["email"] for item in organization["missing"]) == [FAILING, EXPORTED_BY_SOMEONE_ELSE]
+    assert organization["exportsPerDay"] == 10.0
+    assert answer["forecastComplete"] > answer["measuredAt"]
+
+
+def test_coverage_with_a_deadline_before_the_night_covers_nothing(cli, saved_states):
+    code, answer = cli.json("coverage", "--deadline", "2026-12-01", *_local(saved_states))
+
+    assert code == 1 and answer["covered"] == 0
+
+
+def test_coverage_with_a_malformed_deadline_is_refused(cli, saved_states):
+    result = cli("coverage", "--deadline", "31/03/2027", *_local(saved_states))
+
+    assert result.exit_code == 2 and "--deadline takes a date such as 2027-03-31" in result.stderr
+
+
+def test_watch_without_a_run_in_progress_says_so(cli, saved_states):
+    result = cli("watch", "--once", *_local(saved_states))
+
+    assert result.exit_code == 0 and "No run in progress" in result.stdout
+
+
+def test_start_on_saved_state_explains_where_runs_can_start(cli, saved_states):
+    result = cli("start", *_local(saved_states))
+
+    assert result.exit_code == 2 and "local run" in result.stderr
+
+
+def test_a_missing_state_directory_says_how_to_create_it(cli, tmp_path):
+    result = cli("status", "--local", str(tmp_path / "nowhere"))
+
+    assert result.exit_code == 2
+    assert "--state-dir" in result.stderr
+
+
+def test_no_source_at_all_names_the_options(cli, monkeypatch):
+    for variable in ("WORKMAIL_BACKUP_STACK", "WORKMAIL_BACKUP_TABLE", "WORKMAIL_BACKUP_LOCAL"):
+        monkeypatch.delenv(variable, raising=False)
+
+    result = cli("status")
+
+    assert result.exit_code == 2 and "--stack NAME" in result.stderr and "--local DIR" in result.stderr
+
+
+def test_report_json_holds_every_export_with_its_verification(cli, saved_states, tmp_path):
+    output = tmp_path / "report.json"
+
+    result = cli("report", "--format", "json", "--output", str(output), *_local(saved_states))
+
+    report = json.loads(output.read_text())
+    organization = report["organizations"][0]
+    exports = [export for mailbox in organization["mailboxes"] for export in mailbox["exports"]]
+    verified = [export for export in exports if export["verified"]]
+    assert result.exit_code == 0
+    assert len(verified) == 10
+    assert all(
+        export["s3Object"].startswith("s3://") and export["kmsKeyArn"].startswith("arn:aws:kms") for export in verified
+    )
+    assert [failure["reason"] for failure in organization["failures"]] == ["Mailbox is corrupt."]
+    assert report["coverage"]["covered"] == 10
+    assert organization["slotRun"]["runId"] == "nightly-20261203"
+    assert max(job["slot"] for job in organization["slotRun"]["jobs"]) == 10
+
+
+def test_report_csv_has_one_row_per_export_and_one_per_mailbox_without(cli, saved_states, tmp_path):
+    output = tmp_path / "report.csv"
+
+    result = cli("report", "--format", "csv", "-o", str(output), *_local(saved_states))
+
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    by_email = {row["email"]: row for row in rows}
+    assert result.exit_code == 0
+    assert len(rows) == 13
+    assert by_email[FAILING]["jobState"] == "FAILED" and by_email[FAILING]["error"] == "Mailbox is corrupt."
+    assert by_email[EXPORTED_BY_SOMEONE_ELSE]["jobState"] == "no export in period"
+    assert by_email["user000@example.com"]["verified"] == "True"
+
+
+def test_report_for_a_period_without_runs_lists_no_exports(cli, saved_states, tmp_path):
+    output = tmp_path / "old.json"
+
+    cli(
+        "report",
+        "--format",
+        "json",
+        "-o",
+        str(output),
+        "--since",
+        "2026-10-01",
+        "--until",
+        "2026-10-31",
+        *_local(saved_states),
+    )
+
+    report = json.loads(output.read_text())
+    assert all(not mailbox["exports"] for mailbox in report["organizations"][0]["mailboxes"])
+    assert report["organizations"][0]["runs"] == []
+
+
+def test_report_with_since_after_until_is_refused(cli, saved_states, tmp_path):
+    result = cli(
+        "report",
+        "-o",
+        str(tmp_path / "r.html"),
+        "--since",
+        "2026-12-05",
+        "--until",
+        "2026-12-01",
+        *_local(saved_states),
+    )
+
+    assert result.exit_code == 2 and "must come before" in result.stderr
+
+
+def test_an_unknown_organization_is_named_with_the_known_ones(cli, saved_states):
+    result = cli("status", "--org", "m-ffffffffffffffffffffffffffffffff", *_local(saved_states))
+
+    assert result.exit_code == 2 and ORG in result.stderr
