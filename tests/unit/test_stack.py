@@ -269,3 +269,65 @@ def test_unknown_resource_type_fails_the_deployment(tmp_path):
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def test_ledger_is_encrypted_with_a_rotating_customer_key(deployed: LocalStack):
+    table = _client("dynamodb").describe_table(TableName=deployed.outputs["LedgerTableName"])["Table"]
+
+    encryption = table["SSEDescription"]
+    assert encryption["SSEType"] == "KMS"
+    key_id = encryption["KMSMasterKeyArn"].rsplit("/", 1)[-1]
+    assert key_id == deployed.physical_ids["OperationsKey"].rsplit("/", 1)[-1]
+    assert _client("kms").get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+
+def test_export_bucket_aborts_incomplete_uploads_and_keeps_exports_by_default(deployed: LocalStack):
+    s3 = _client("s3")
+    bucket = deployed.outputs["ExportBucketName"]
+
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["ID"] == "AbortIncompleteUploads"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    with pytest.raises(s3.exceptions.ClientError, match="ObjectLockConfigurationNotFound"):
+        s3.get_object_lock_configuration(Bucket=bucket)
+    assert _client("dynamodb").describe_time_to_live(TableName=deployed.outputs["LedgerTableName"])[
+        "TimeToLiveDescription"
+    ]["TimeToLiveStatus"] in ("DISABLED", None)
+
+
+def test_retention_parameters_lock_archive_and_expire_exports(tmp_path):
+    template_path = _copy_project(tmp_path)
+    auditor = f"arn:aws:iam::{ACCOUNT}:role/backup-auditor"
+    parameters = {
+        "OrganizationIds": ORGANIZATION_IDS[0],
+        "ObjectLockMode": "COMPLIANCE",
+        "ObjectLockRetentionDays": "2555",
+        "ArchiveAfterDays": "30",
+        "ArchiveStorageClass": "DEEP_ARCHIVE",
+        "ExpireAfterDays": "2600",
+        "NoncurrentVersionExpirationDays": "90",
+        "JobRecordRetentionDays": "400",
+        "AuditorRoleArn": auditor,
+    }
+
+    with mock_aws(config=MOTO_CONFIG):
+        stack = deploy_local_stack(template_path, parameters, stack_name="retention")
+        s3, bucket = _client("s3"), stack.outputs["ExportBucketName"]
+        lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+        time_to_live = _client("dynamodb").describe_time_to_live(TableName=stack.outputs["LedgerTableName"])
+        key_policy = json.loads(
+            _client("kms").get_key_policy(KeyId=stack.outputs["KmsKeyArn"], PolicyName="default")["Policy"]
+        )
+        controller = stack.function("ControllerFunction").environment
+
+    retention = lock["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == ("COMPLIANCE", 2555)
+    assert rules["ArchiveExports"]["Transitions"] == [{"Days": 30, "StorageClass": "DEEP_ARCHIVE"}]
+    assert rules["ExpireExports"]["Expiration"] == {"Days": 2600}
+    assert rules["ExpireNoncurrentVersions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+    assert time_to_live["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}
+    (auditor_statement,) = [s for s in key_policy["Statement"] if s["Sid"] == "AllowAuditorToDecryptThroughS3Only"]
+    assert auditor_statement["Principal"] == {"AWS": auditor}
+    assert auditor_statement["Action"] == "kms:Decrypt"
+    assert controller["JOB_RECORD_RETENTION_DAYS"] == "400"

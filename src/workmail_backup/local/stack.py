@@ -15,9 +15,10 @@ it does not know:
   treats a Deny statement whose condition does not match as a denial, so the TLS-only policy
   would refuse every request to the bucket (see ``TYPES_LEFT_OUT``).
 - ``AWS::S3::Bucket``: moto applies only the encryption's algorithm and key; the whole
-  encryption (with its bucket key), public access block, versioning and ownership controls are
-  put on the bucket afterwards.
-- ``AWS::DynamoDB::Table``: point-in-time recovery is switched on afterwards.
+  encryption (with its bucket key), public access block, versioning, ownership controls, Object
+  Lock and lifecycle rules are put on the bucket afterwards.
+- ``AWS::DynamoDB::Table``: point-in-time recovery and time to live are switched on afterwards;
+  its encryption is handed to moto under the API's name for the switch (``Enabled``).
 - ``AWS::KMS::Key`` and ``AWS::IAM::Role``: moto stores a key policy, or a role's inline
   policies, as Python objects instead of JSON documents; they are put again as JSON.
 - ``AWS::StepFunctions::StateMachine``: moto ignores ``DefinitionSubstitutions``, logging and
@@ -28,7 +29,8 @@ it does not know:
 moto also ignores a function's ``Architectures`` and ``TracingConfig`` and a role's
 ``ManagedPolicyArns``; none of them changes a local run. Property values for the steps above are
 resolved by moto itself: each is read back through a stack output written with
-``Fn::ToJsonString``, so conditions, ``Fn::If`` and references behave as in the real stack.
+``Fn::ToJsonString``, so conditions, ``Fn::If`` and references behave as in the real stack
+(``AWS::NoValue``, which moto writes there as null, is dropped).
 """
 
 import io
@@ -289,6 +291,7 @@ def _split_for_moto(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     moto_template = json.loads(json.dumps(template))
     outputs = moto_template.setdefault("Outputs", {})
     handled_here = {}
+    _name_table_encryption_as_moto_reads_it(moto_template)
 
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in TYPES_LEFT_OUT:
@@ -304,6 +307,14 @@ def _split_for_moto(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             del moto_template["Resources"][logical_id]
 
     return moto_template, handled_here
+
+
+def _name_table_encryption_as_moto_reads_it(template: dict[str, Any]) -> None:
+    """moto keeps a table's SSESpecification as given but reads the API's ``Enabled``, not ``SSEEnabled``."""
+    for resource in template["Resources"].values():
+        encryption = resource.get("Properties", {}).get("SSESpecification")
+        if resource["Type"] == "AWS::DynamoDB::Table" and encryption and "SSEEnabled" in encryption:
+            encryption["Enabled"] = encryption["SSEEnabled"]
 
 
 def _create_stack(cloudformation: Any, stack_name: str, template: dict[str, Any], parameters: dict[str, str]) -> None:
@@ -330,11 +341,20 @@ def _read_outputs(cloudformation: Any, stack_name: str) -> tuple[dict[str, str],
     for output in stack.get("Outputs", []):
         key = output["OutputKey"]
         if key.startswith(_RESOLVED_OUTPUT_PREFIX):
-            resolved[key.removeprefix(_RESOLVED_OUTPUT_PREFIX)] = json.loads(output["OutputValue"])
+            resolved[key.removeprefix(_RESOLVED_OUTPUT_PREFIX)] = _without_no_values(json.loads(output["OutputValue"]))
         else:
             outputs[key] = output["OutputValue"]
 
     return outputs, resolved
+
+
+def _without_no_values(value: Any) -> Any:
+    """Drop what ``AWS::NoValue`` left behind: moto's Fn::ToJsonString writes it as null."""
+    if isinstance(value, dict):
+        return {key: _without_no_values(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_no_values(item) for item in value if item is not None]
+    return value
 
 
 def _physical_ids(cloudformation: Any, stack_name: str) -> dict[str, str]:
@@ -416,19 +436,74 @@ def _complete_bucket(properties: dict[str, Any], *, physical_id: str, region: st
     if "OwnershipControls" in properties:
         s3.put_bucket_ownership_controls(Bucket=physical_id, OwnershipControls=properties["OwnershipControls"])
 
+    if "ObjectLockConfiguration" in properties:
+        # After versioning: S3 keeps Object Lock on versioned buckets only.
+        s3.put_object_lock_configuration(
+            Bucket=physical_id, ObjectLockConfiguration=_api_object_lock(properties["ObjectLockConfiguration"])
+        )
+
+    if "LifecycleConfiguration" in properties:
+        rules = [_api_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]
+        s3.put_bucket_lifecycle_configuration(Bucket=physical_id, LifecycleConfiguration={"Rules": rules})
+
+
+def _api_object_lock(configuration: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ObjectLockConfiguration in the API's shape (the same, with integer days)."""
+    retention = dict(configuration["Rule"]["DefaultRetention"])
+    for unit in ("Days", "Years"):
+        if unit in retention:
+            retention[unit] = int(retention[unit])
+    return {"ObjectLockEnabled": configuration["ObjectLockEnabled"], "Rule": {"DefaultRetention": retention}}
+
+
+def _api_lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """One CloudFormation lifecycle rule in the API's shape, for the properties this template uses."""
+    api_rule: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        api_rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    if "Transitions" in rule:
+        api_rule["Transitions"] = [
+            {"Days": int(transition["TransitionInDays"]), "StorageClass": transition["StorageClass"]}
+            for transition in rule["Transitions"]
+        ]
+    if "ExpirationInDays" in rule:
+        api_rule["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        api_rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    return api_rule
+
 
 def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     return {name: value for name, value in mapping.items() if name != key}
 
 
 def _complete_table(properties: dict[str, Any], *, physical_id: str, region: str, **_: Any) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=region)
+
     recovery = properties.get("PointInTimeRecoverySpecification")
     if recovery:
-        dynamodb = boto3.client("dynamodb", region_name=region)
         dynamodb.update_continuous_backups(
             TableName=physical_id,
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": recovery["PointInTimeRecoveryEnabled"]},
         )
+
+    time_to_live = properties.get("TimeToLiveSpecification")
+    if time_to_live and _is_true(time_to_live["Enabled"]):
+        dynamodb.update_time_to_live(
+            TableName=physical_id,
+            TimeToLiveSpecification={"AttributeName": time_to_live["AttributeName"], "Enabled": True},
+        )
+
+
+def _is_true(value: Any) -> bool:
+    """A CloudFormation boolean, which moto may hand back as a string."""
+    return value is True or str(value).lower() == "true"
 
 
 def _complete_key(properties: dict[str, Any], *, physical_id: str, region: str, **_: Any) -> None:
