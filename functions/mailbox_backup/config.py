@@ -22,6 +22,8 @@ class Settings:
     schedule_timezone: str
     defer_horizon_hours: float
     ticks_per_execution: int
+    # 0 keeps job records; otherwise DynamoDB's TTL removes them this many days after they start.
+    job_record_retention_days: int = 0
 
 
 def load_settings() -> Settings:
@@ -42,6 +44,7 @@ def load_settings() -> Settings:
         schedule_timezone=os.environ.get("SCHEDULE_TIMEZONE", "UTC"),
         defer_horizon_hours=float(os.environ.get("DEFER_HORIZON_HOURS", "6")),
         ticks_per_execution=_integer("TICKS_PER_EXECUTION", 1000),
+        job_record_retention_days=_integer("JOB_RECORD_RETENTION_DAYS", 0),
     )
     _check(settings)
     return settings

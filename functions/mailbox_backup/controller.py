@@ -341,6 +341,7 @@ def _record_started(current: Pass, task: dict, job_id: str) -> None:
             "s3Bucket": task["s3Bucket"],
             "s3Prefix": task["s3Prefix"],
             "kmsKeyArn": current.settings.kms_key_arn,
+            **_expiry(current),
         }
     )
     current.ledger.update_mailbox(
@@ -352,6 +353,14 @@ def _record_started(current: Pass, task: dict, job_id: str) -> None:
     current.expected_ends.append(current.now + timedelta(seconds=int(task.get("expectedSeconds") or 0)))
     current.counters["started"] += 1
     logger.info("Export started", extra={"entity_id": task["entityId"], "job_id": job_id})
+
+
+def _expiry(current: Pass) -> dict:
+    """The TTL attribute of a job record (epoch seconds), when the deployment limits their retention."""
+    days = current.settings.job_record_retention_days
+    if days <= 0:
+        return {}
+    return {"expiresAt": int((current.now + timedelta(days=days)).timestamp())}
 
 
 def _requeue(current: Pass, task: dict) -> None:
