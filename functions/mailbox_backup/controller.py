@@ -5,6 +5,7 @@ starts new jobs into the free slots, and says how long to wait before the next p
 work is bounded by the number of slots (10), never by the number of mailboxes.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 from mailbox_backup import inputs, naming, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
-from mailbox_backup.errors import InvalidInputError, OrganizationUnavailableError
+from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, active_partition, iso, parse_iso
 from mailbox_backup.observability import logger
 from mailbox_backup.start_run import CLOCK_MARGIN, EXPORT_INTERVAL, JOB_DESCRIPTION_PREFIX
@@ -24,6 +25,9 @@ from mailbox_backup.verification import verify_export
 # Look again shortly after a job is expected to end, so it has ended when we look.
 FINISH_SLACK = timedelta(seconds=5)
 GONE_ERRORS = ("EntityNotFoundException", "EntityStateException")
+# This many exports in a row failing with the same configuration-like error stop the run.
+CONFIGURATION_FAILURE_STREAK = 3
+_CONFIGURATION_HINTS = re.compile(r"role|assume|trust|bucket|kms|key|access denied|permission|not authori", re.I)
 ORGANIZATION_ERRORS = ("OrganizationNotFoundException", "OrganizationStateException")
 
 
@@ -41,6 +45,9 @@ class Pass:
     expected_ends: list[datetime] = field(default_factory=list)
     running: int = 0
     organization_full: bool = False
+    # Consecutive failed exports with the same error text, carried from pass to pass.
+    failure_streak: int = 0
+    failure_text: str = ""
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -69,6 +76,8 @@ def run_pass(
     if run is None:
         raise InvalidInputError(f"Run {run_id} of {organization_id} has not been planned; start it with StartRun.")
     current = Pass(settings, ledger, workmail.client(), organization_id, run_id, utc_now())
+    current.failure_streak = int(run.get("failureStreak", 0))
+    current.failure_text = run.get("failureStreakText", "")
 
     for task in ledger.active_tasks(organization_id, run_id):
         _reconcile(current, task)
@@ -76,6 +85,7 @@ def run_pass(
 
     _start_into_free_slots(current, others)
     ledger.add_to_run_counters(organization_id, run_id, dict(current.counters))
+    _save_failure_streak(current, run)
 
     return _state_output(current, ticks_in_execution + 1, execution_part)
 
@@ -150,6 +160,7 @@ def _record_success(current: Pass, task: dict, job: dict) -> None:
         },
     )
     current.counters["exported"] += 1
+    current.failure_streak, current.failure_text = 0, ""
     logger.info("Export verified", extra={"entity_id": task["entityId"], "job_id": task["jobId"]})
 
 
@@ -164,6 +175,41 @@ def _record_failure(current: Pass, task: dict, job: dict, error_text: str) -> No
     logger.warning(
         "Export failed",
         extra={"entity_id": task["entityId"], "job_id": task.get("jobId"), "error": error_text},
+    )
+    _count_failure(current, error_text)
+
+
+def _count_failure(current: Pass, error_text: str) -> None:
+    """Stop the run when exports keep failing the same way for a reason of configuration.
+
+    A wrong role, bucket or key fails every export alike; going on would only fail the rest
+    of the organization one by one and hide the one thing the operator must fix.
+    """
+    if error_text == current.failure_text:
+        current.failure_streak += 1
+    else:
+        current.failure_streak, current.failure_text = 1, error_text
+    if current.failure_streak >= CONFIGURATION_FAILURE_STREAK and _CONFIGURATION_HINTS.search(error_text):
+        _save_failure_streak(current, {})
+        raise ConfigurationError(
+            f"{current.failure_streak} exports in a row failed with the same error: {error_text}. "
+            "This points at the export configuration, not at the mailboxes: check that the export role "
+            "trusts export.workmail.amazonaws.com and may write to the bucket, that the bucket exists in the "
+            "organization's region, and that the KMS key is enabled (workmail-backup doctor checks all three). "
+            "No new exports were started."
+        )
+
+
+def _save_failure_streak(current: Pass, run: dict) -> None:
+    if (run.get("failureStreak", 0), run.get("failureStreakText", "")) == (
+        current.failure_streak,
+        current.failure_text,
+    ):
+        return
+    current.ledger.update_run(
+        current.organization_id,
+        current.run_id,
+        {"failureStreak": current.failure_streak, "failureStreakText": current.failure_text},
     )
 
 

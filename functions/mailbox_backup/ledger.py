@@ -223,16 +223,17 @@ class Ledger:
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _set(self, key: dict, fields: dict, remove: Iterable[str] = (), condition=None) -> None:
+        # Placeholders get prefixes of their own: boto3's condition builder uses #n0 and :v0.
         fields = {name: value for name, value in fields.items() if value is not None}
         names, values, assignments = {}, {}, []
         for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":v{index}"] = to_dynamo(value)
-            assignments.append(f"#f{index} = :v{index}")
+            names[f"#set{index}"] = name
+            values[f":set{index}"] = to_dynamo(value)
+            assignments.append(f"#set{index} = :set{index}")
         removals = []
         for index, name in enumerate(remove):
-            names[f"#r{index}"] = name
-            removals.append(f"#r{index}")
+            names[f"#remove{index}"] = name
+            removals.append(f"#remove{index}")
         expression = ""
         if assignments:
             expression += "SET " + ", ".join(assignments)

@@ -9,7 +9,9 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from mailbox_backup import clock as handler_clock
 from mailbox_backup import naming
 from mailbox_backup.ledger import Ledger, iso
 from mailbox_backup.observability import logger as handler_logger
-from workmail_backup.local import seams
+from workmail_backup.local import faults, seams
 from workmail_backup.local.emulator import WorkMailEmulator
 from workmail_backup.local.simclock import SimulatedClock
 from workmail_backup.local.stack import deploy_local_stack
@@ -157,8 +159,9 @@ class LocalEnvironment:
         # Clients cached by an earlier environment in this process point at its endpoints.
         handler_clients.forget()
         self.lambdas = seams.LocalLambdas({function.name: function.code_uri for function in self.stack.functions})
-        self._seams = seams.installed(self.lambdas, self.clock.sleep)
-        self._seams.__enter__()
+        self._seams = ExitStack()
+        self._seams.enter_context(seams.installed(self.lambdas, self.clock.sleep))
+        self._seams.enter_context(faults.injected(self.scenario.environment_faults, self.stack.outputs))
 
         self.stepfunctions = boto3.client("stepfunctions", region_name=self.region)
         self.ledger = Ledger(self.stack.outputs["LedgerTableName"])
@@ -177,7 +180,7 @@ class LocalEnvironment:
 
     def __exit__(self, *exc_info) -> None:
         if self._seams is not None:
-            self._seams.__exit__(None, None, None)
+            self._seams.close()
             self._seams = None
         if getattr(self, "emulator", None) is not None:
             self.emulator.stop()
@@ -201,13 +204,21 @@ class LocalEnvironment:
     def run_nightly(
         self,
         scheduled_time: datetime | None = None,
+        organization_ids: list[str] | None = None,
         on_progress: Callable[["LocalEnvironment"], None] | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> RunResult:
         """Start the nightly state machine as the schedule would, and wait for every run."""
         scheduled_time = scheduled_time or self.clock.now()
-        schedule_input = {"organizationIds": self.organization_ids, "scheduledTime": iso(scheduled_time)}
-        return self._run(self.stack.outputs["NightlyStateMachineArn"], schedule_input, on_progress, timeout_seconds)
+        organization_ids = organization_ids or self.organization_ids
+        schedule_input = {"organizationIds": organization_ids, "scheduledTime": iso(scheduled_time)}
+        # EventBridge Scheduler gives every delivery an execution name of its own.
+        name = f"schedule-{uuid.uuid4()}"
+        result = self._run(
+            self.stack.outputs["NightlyStateMachineArn"], schedule_input, on_progress, timeout_seconds, name=name
+        )
+        result.organizations = [self.organization_result(org_id, result.run_id) for org_id in organization_ids]
+        return result
 
     def run_on_demand(
         self,
@@ -298,10 +309,12 @@ class LocalEnvironment:
     # Reading results ---------------------------------------------------------------------
 
     def organization_result(self, organization_id: str, run_id: str) -> OrganizationResult:
+        # An organization the scenario does not have is one WorkMail does not know either.
+        known = organization_id in self.organization_ids
         return OrganizationResult(
             organization_id=organization_id,
             run=self.ledger.get_run(organization_id, run_id) or {},
             tasks=list(self.ledger.tasks(organization_id, run_id)),
-            peak_running=self.emulator.peak_running(organization_id),
-            limit_exceeded=self.emulator.limit_exceeded_count(organization_id),
+            peak_running=self.emulator.peak_running(organization_id) if known else 0,
+            limit_exceeded=self.emulator.limit_exceeded_count(organization_id) if known else 0,
         )

@@ -14,14 +14,17 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 _EXPECTED_INVOKE = ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
@@ -126,9 +129,13 @@ def _check_signature(function, expected: list[str], where: str) -> None:
 
 @contextmanager
 def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator[None]:
-    """Route moto's Lambda invocations to ``lambdas`` and its Wait states to ``sleep``."""
+    """Route moto's Lambda invocations to ``lambdas``, and its Wait states and retry backoff to ``sleep``."""
     _check_signature(LambdaSimpleBackend.invoke, _EXPECTED_INVOKE, "moto LambdaSimpleBackend.invoke")
     _check_signature(WaitFunction._wait_interval, _EXPECTED_WAIT, "moto WaitFunction._wait_interval")
+    if getattr(retrier_decl, "time", None) is not time:
+        raise SeamChangedError(
+            "moto's retrier no longer sleeps with time.sleep: the local mode's hook must be updated."
+        )
     original_invoke, original_wait = LambdaSimpleBackend.invoke, WaitFunction._wait_interval
 
     def invoke(backend, function_name, qualifier, body, headers, response_headers):
@@ -139,8 +146,11 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
 
     LambdaSimpleBackend.invoke = invoke
     WaitFunction._wait_interval = wait_interval
+    # The retrier calls time.sleep through its module's "time" name; give it a simulated one.
+    retrier_decl.time = SimpleNamespace(sleep=sleep)
     try:
         yield
     finally:
         LambdaSimpleBackend.invoke = original_invoke
         WaitFunction._wait_interval = original_wait
+        retrier_decl.time = time

@@ -188,6 +188,36 @@ class Faults(_Strict):
     entity_changes: list[EntityChange] = []
 
 
+class CrashFault(_Strict):
+    """Make a Lambda invocation die at a chosen point, as a timeout or an out-of-memory would."""
+
+    point: Literal["before_export_start", "after_export_start", "during_planning"]
+    times: int = Field(1, ge=1)
+
+
+class AwsErrorFault(_Strict):
+    """Answer some DynamoDB or S3 requests of the functions with a transient error."""
+
+    service: Literal["dynamodb", "s3"]
+    operation: str = Field(min_length=1)
+    error: Literal[
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "InternalServerError",
+        "SlowDown",
+        "ServiceUnavailable",
+    ]
+    times: int = Field(1, ge=1)
+
+
+class EnvironmentFaults(_Strict):
+    """Faults outside WorkMail, applied by the local runner: our own functions and the AWS side."""
+
+    crashes: list[CrashFault] = []
+    aws_errors: list[AwsErrorFault] = []
+    export_configuration: list[Literal["role_not_trusted", "bucket_missing", "key_disabled"]] = []
+
+
 class OrganizationSpec(_Strict):
     """One WorkMail organization and what is in it."""
 
@@ -254,6 +284,7 @@ class Scenario(_Strict):
     account_id: str = Field("123456789012", pattern=r"^\d{12}$")
     export_speed: ExportSpeed = ExportSpeed()
     organizations: list[OrganizationSpec] = Field(min_length=1)
+    environment_faults: EnvironmentFaults = EnvironmentFaults()
 
     @field_validator("start", mode="before")
     @classmethod

@@ -1,0 +1,208 @@
+"""A backup tool earns trust on its worst night: limits, faults, crashes and repeats."""
+
+from datetime import datetime, timedelta
+
+from mailbox_backup.ledger import parse_iso
+from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
+
+
+def _by_email(result, organization_index: int = 0) -> dict[str, dict]:
+    return {mailbox["email"]: mailbox for mailbox in result.organizations[organization_index].mailboxes()}
+
+
+def _our_jobs(environment, org_id: str = ORG) -> list:
+    return [job for job in environment.emulator.jobs(org_id) if job.started_by == "api"]
+
+
+def _next_night(environment, first_night: datetime, hours: float) -> datetime:
+    """Move simulated time to the next scheduled start, ``hours`` after the first one."""
+    next_start = first_night + timedelta(hours=hours)
+    environment.clock.advance((next_start - environment.clock.now()).total_seconds())
+    return next_start
+
+
+def test_a_run_at_the_same_time_every_night_exports_every_mailbox_each_night(local_environment):
+    with local_environment(scenario(organization(users=15))) as environment:
+        first_start = environment.clock.now()
+        environment.run_nightly()
+
+        second = environment.run_nightly(_next_night(environment, first_start, 24))
+
+        assert {mailbox["outcome"] for mailbox in _by_email(second).values()} == {"EXPORTED"}
+        assert environment.emulator.limit_exceeded_count(ORG) == 0
+        assert len(_our_jobs(environment)) == 30
+
+
+def test_a_23_hour_night_across_daylight_saving_still_exports_every_mailbox(local_environment):
+    # 2027-03-14 is the spring-forward night in New York: 01:00 local to 01:00 local is 23 hours.
+    definition = scenario(organization(users=12), start="2027-03-13T06:00:00Z")
+    with local_environment(definition, ScheduleTimezone="America/New_York") as environment:
+        first_start = environment.clock.now()
+        first = environment.run_nightly()
+
+        second = environment.run_nightly(_next_night(environment, first_start, 23))
+
+        assert first.run_id == "nightly-20270313" and second.run_id == "nightly-20270314"
+        assert {mailbox["outcome"] for mailbox in _by_email(second).values()} == {"EXPORTED"}
+        assert environment.emulator.limit_exceeded_count(ORG) == 0
+        for mailbox in _by_email(second).values():
+            previous = [job.start for job in _our_jobs(environment) if job.entity_id == mailbox["entityId"]][0]
+            assert parse_iso(mailbox["start"]) - previous >= timedelta(hours=24)
+
+
+def test_jobs_someone_else_starts_during_the_run_never_push_the_organization_over_ten(local_environment):
+    others = [{"entity": f"user{index:03d}", "started": f"+{20 + index}m", "duration": "2h"} for index in range(25, 31)]
+    with local_environment(scenario(organization(users=31, jobs=others))) as environment:
+        result = environment.run_nightly()
+
+        run = result.organizations[0]
+        assert run.peak_running <= 10
+        assert run.run["counts"]["failed"] == 0
+        assert run.run["status"] == "SUCCEEDED"
+        assert sum(1 for mailbox in run.mailboxes() if mailbox["outcome"] == "EXPORTED") >= 25
+
+
+def test_throttling_and_transient_errors_are_retried_and_the_run_completes(local_environment):
+    faults = {
+        "errors": [
+            {"operation": "ListUsers", "error": "ThrottlingException", "times": 2},
+            {"operation": "StartMailboxExportJob", "error": "TooManyRequestsException", "times": 3},
+            {"operation": "DescribeMailboxExportJob", "error": "InternalServerError", "times": 3},
+            {"operation": "GetMailboxDetails", "error": "ServiceUnavailable", "times": 2},
+        ]
+    }
+    definition = scenario(organization(users=12, faults=faults))
+    definition["environment_faults"] = {
+        "aws_errors": [
+            {
+                "service": "dynamodb",
+                "operation": "UpdateItem",
+                "error": "ProvisionedThroughputExceededException",
+                "times": 3,
+            },
+            {"service": "s3", "operation": "HeadObject", "error": "SlowDown", "times": 2},
+        ]
+    }
+    with local_environment(definition) as environment:
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
+
+
+def test_a_mailbox_deleted_or_disabled_after_listing_is_skipped_with_the_reason(local_environment):
+    faults = {
+        "entity_changes": [
+            {"entity": "user014", "state": "DELETED", "at": "+1m"},
+            {"entity": "user021", "state": "DISABLED", "at": "+1m"},
+        ]
+    }
+    with local_environment(scenario(organization(users=22, faults=faults))) as environment:
+        result = environment.run_nightly()
+
+        mailboxes = _by_email(result)
+        # The two smallest mailboxes: they are started last, after the change.
+        for email in ("user014@example.com", "user021@example.com"):
+            assert mailboxes[email]["outcome"] == "SKIPPED"
+            assert "since the run was planned" in mailboxes[email]["reason"]
+        assert result.organizations[0].run["counts"]["exported"] == 20
+
+
+def test_failed_and_cancelled_jobs_are_recorded_with_the_error_and_go_first_next_night(local_environment):
+    faults = {
+        "job_outcomes": [
+            {"entity": "user013", "state": "FAILED", "error_info": "Mailbox is corrupt.", "times": 1},
+            {"entity": "user014", "state": "CANCELLED", "times": 1},
+        ]
+    }
+    with local_environment(scenario(organization(users=15, faults=faults))) as environment:
+        first_start = environment.clock.now()
+        first = environment.run_nightly()
+
+        failed = _by_email(first)
+        assert failed["user013@example.com"]["outcome"] == "FAILED"
+        assert "Mailbox is corrupt." in failed["user013@example.com"]["reason"]
+        assert failed["user014@example.com"]["outcome"] == "FAILED"
+        assert "CANCELLED" in failed["user014@example.com"]["reason"]
+        assert first.organizations[0].run["counts"]["failed"] == 2
+
+        environment.run_nightly(_next_night(environment, first_start, 48))
+        second_night = sorted(
+            (job for job in _our_jobs(environment) if job.start >= first_start + timedelta(hours=48)),
+            key=lambda job: job.start,
+        )
+        first_wave = {job.entity_id for job in second_night if job.start == second_night[0].start}
+        # user014 has one of the smallest mailboxes: without its failure it would start in the last wave.
+        assert {failed["user013@example.com"]["entityId"], failed["user014@example.com"]["entityId"]} <= first_wave
+
+
+def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_environment):
+    definition = scenario(organization(users=25))
+    definition["environment_faults"] = {"export_configuration": ["role_not_trusted"]}
+    with local_environment(definition) as environment:
+        result = environment.run_nightly()
+
+        run = result.organizations[0].run
+        assert run["status"] == "FAILED"
+        assert "export configuration" in run["error"] and "role" in run["error"]
+        assert run["counts"]["failed"] == 3
+        assert len(_our_jobs(environment)) < 15
+
+
+def test_a_bad_organization_does_not_sink_the_others(local_environment):
+    missing = "m-00000000000000000000000000000bad"
+    definition = scenario(organization(users=5), organization(OTHER_ORG, users=5, state="Deleted"))
+    with local_environment(definition, OrganizationIds=f"{ORG},{OTHER_ORG},{missing}") as environment:
+        result = environment.run_nightly(organization_ids=[ORG, OTHER_ORG, missing])
+
+        good, inactive = result.organizations[0], result.organizations[1]
+        assert good.run["status"] == "SUCCEEDED" and good.run["counts"]["exported"] == 5
+        assert inactive.run["status"] == "FAILED" and "not Active" in inactive.run["error"]
+        lost = result.organizations[2].run
+        assert lost["status"] == "FAILED" and "was not found" in lost["error"]
+
+
+def test_a_crash_after_workmail_accepted_a_start_leads_to_exactly_one_job(local_environment):
+    definition = scenario(organization(users=12))
+    definition["environment_faults"] = {"crashes": [{"point": "after_export_start", "times": 2}]}
+    with local_environment(definition) as environment:
+        result = environment.run_nightly()
+
+        jobs_per_mailbox = {}
+        for job in _our_jobs(environment):
+            jobs_per_mailbox[job.entity_id] = jobs_per_mailbox.get(job.entity_id, 0) + 1
+        assert set(jobs_per_mailbox.values()) == {1} and len(jobs_per_mailbox) == 12
+        assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
+        assert all(mailbox["jobId"] for mailbox in _by_email(result).values())
+
+
+def test_a_crash_while_planning_is_retried_and_the_run_completes(local_environment):
+    definition = scenario(organization(users=8))
+    definition["environment_faults"] = {"crashes": [{"point": "during_planning"}]}
+    with local_environment(definition) as environment:
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert result.organizations[0].run["counts"]["exported"] == 8
+
+
+def test_the_schedule_delivering_the_same_night_twice_gives_one_export_per_mailbox(local_environment):
+    with local_environment(scenario(organization(users=8))) as environment:
+        night = environment.clock.now()
+        environment.run_nightly(night)
+        environment.clock.advance(3600)
+
+        again = environment.run_nightly(night)
+
+        assert len(_our_jobs(environment)) == 8
+        assert again.organizations[0].run["counts"]["exported"] == 8
+
+
+def test_entity_ids_of_256_characters_still_export(local_environment):
+    long_id = "u" * 250 + ".x-9_Z"
+    extra = [{"id": long_id, "name": "long", "email": "long@example.com", "mailbox_mb": 10}]
+    with local_environment(scenario(organization(users=2, more_users=extra))) as environment:
+        result = environment.run_nightly()
+
+        mailbox = _by_email(result)["long@example.com"]
+        assert mailbox["entityId"] == long_id and mailbox["outcome"] == "EXPORTED"
