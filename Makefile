@@ -24,7 +24,7 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	touch $(CHECKOV_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/workmail-backup local run --scenario scenarios/demo.yaml
+	$(BIN)/workmail-backup local run --scenario scenarios/demo.yaml --state-dir out/state
 
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -n auto

@@ -3,8 +3,15 @@
 import csv
 import io
 import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _local(saved_states, which: str = "after_night") -> list[str]:
@@ -241,3 +248,41 @@ def test_an_unknown_organization_is_named_with_the_known_ones(cli, saved_states)
     result = cli("status", "--org", "m-ffffffffffffffffffffffffffffffff", *_local(saved_states))
 
     assert result.exit_code == 2 and ORG in result.stderr
+
+
+def test_report_html_opens_offline_in_a_headless_browser(cli, saved_states, tmp_path):
+    output = tmp_path / "report.html"
+    cli("report", "--format", "html", "--output", str(output), *_local(saved_states))
+    html = output.read_text()
+
+    dom = render_in_headless_chromium(output, tmp_path / "profile")
+
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "the report must not load anything"
+    assert "@import" not in html and "url(http" not in html
+    assert "WorkMail backup audit report" in dom
+    assert dom.count("<svg") == 3
+    assert "Mailboxes with a verified export" in dom and "Export slots during nightly-20261203" in dom
+    assert FAILING in dom and "Mailbox is corrupt." in dom
+    assert "83.3%" in dom
+
+
+def render_in_headless_chromium(page: Path, profile: Path) -> str:
+    """The DOM as Chromium builds it from the file, with networking off."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does).")
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout

@@ -6,6 +6,7 @@ executions behind its runs. The queries never ask which kind they are reading.
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ _FAILURE_DETAILS = (
     "activityFailedEventDetails",
 )
 MAX_FAILURE_EVENTS = 10
+ORGANIZATION_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
 class Executions(Protocol):
@@ -197,7 +199,8 @@ def _stack_outputs(stack: str) -> tuple[dict[str, str], list[str]]:
     if "LedgerTableName" not in outputs:
         raise InvalidRequestError(f"Stack {stack} has no LedgerTableName output; is it a workmail-backup stack?")
     parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in described.get("Parameters", [])}
-    organization_ids = [value.strip() for value in parameters.get("OrganizationIds", "").split(",") if value.strip()]
+    # Read the ids by their pattern: CloudFormation gives "m-a,m-b"; moto the list's repr.
+    organization_ids = ORGANIZATION_ID.findall(parameters.get("OrganizationIds", ""))
     return outputs, organization_ids or None
 
 

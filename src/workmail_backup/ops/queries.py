@@ -10,7 +10,7 @@ from boto3.dynamodb.conditions import Key
 
 from mailbox_backup import naming, workmail
 from mailbox_backup.clock import utc_now
-from mailbox_backup.ledger import iso, parse_iso, queue_partition
+from mailbox_backup.ledger import from_dynamo, iso, parse_iso, queue_partition
 from workmail_backup.ops.backend import AWS_ERRORS, Backend
 from workmail_backup.ops.errors import InvalidRequestError
 from workmail_backup.ops.values import age_seconds, seconds_between
@@ -20,6 +20,7 @@ FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
 # WorkMail's end of support: the date by which every mailbox needs a final verified export.
 END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
 RATE_WINDOW = timedelta(days=14)
+RUN_KINDS = ("nightly", "manual")
 COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started")
 
 
@@ -56,18 +57,32 @@ def _active_tasks(backend: Backend, run: dict) -> list[dict]:
     return backend.ledger.active_tasks(run["organizationId"], run["runId"])
 
 
+def recent_runs(backend: Backend, organization_id: str, limit: int = 20) -> list[dict]:
+    """The newest runs, nightly and on-demand together, by start time.
+
+    Run ids sort by kind before date (every ``nightly-`` after every ``manual-``), so the
+    newest of each kind are read separately and merged.
+    """
+    runs = []
+    for kind in RUN_KINDS:
+        condition = Key("PK").eq(f"ORG#{organization_id}") & Key("SK").begins_with(f"RUN#{kind}-")
+        page = backend.ledger.table.query(KeyConditionExpression=condition, ScanIndexForward=False, Limit=limit)
+        runs.extend(from_dynamo(item) for item in page["Items"])
+    return sorted(runs, key=lambda run: run.get("startedAt") or "", reverse=True)[:limit]
+
+
 def list_runs(backend: Backend, organization_id: str | None = None, limit: int = 20) -> list[dict]:
     now = utc_now()
     views = []
     for org in backend.organizations(organization_id):
-        views.extend(run_view(backend, run, now) for run in backend.ledger.runs(org, newest_first=True, limit=limit))
+        views.extend(run_view(backend, run, now) for run in recent_runs(backend, org, limit))
     return sorted(views, key=lambda view: view.get("startedAt") or "", reverse=True)
 
 
 def organization_status(backend: Backend, organization_id: str) -> dict:
     """The last finished run, the open one, and the problems an operator must look at."""
     now = utc_now()
-    runs = backend.ledger.runs(organization_id, newest_first=True, limit=20)
+    runs = recent_runs(backend, organization_id)
     current = next((run for run in runs if run.get("status") in OPEN_RUN_STATES), None)
     last = next((run for run in runs if run.get("status") not in OPEN_RUN_STATES), None)
     status = {
@@ -253,7 +268,7 @@ def _exports_per_day(backend: Backend, organization_id: str, now: datetime) -> f
     """
     recent = [
         run
-        for run in backend.ledger.runs(organization_id, newest_first=True, limit=50)
+        for run in recent_runs(backend, organization_id, limit=50)
         if run.get("startedAt") and parse_iso(run["startedAt"]) >= now - RATE_WINDOW
     ]
     exported = sum(int(run.get("counts", {}).get("exported", 0)) for run in recent)
@@ -280,7 +295,7 @@ def _share(part: int, whole: int) -> float:
 
 
 def current_run(backend: Backend, organization_id: str) -> dict | None:
-    runs = backend.ledger.runs(organization_id, newest_first=True, limit=5)
+    runs = recent_runs(backend, organization_id, limit=5)
     return next((run for run in runs if run.get("status") in OPEN_RUN_STATES), None)
 
 

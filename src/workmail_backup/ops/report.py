@@ -78,7 +78,9 @@ def _organization(backend: Backend, organization_id: str, since: datetime, until
     }
     runs = [
         run
-        for run in backend.ledger.runs(organization_id, newest_first=True)
+        for run in sorted(
+            backend.ledger.runs(organization_id), key=lambda run: run.get("startedAt") or "", reverse=True
+        )
         if _in_period(run.get("startedAt"), since, until)
     ]
     return {

@@ -1,0 +1,123 @@
+"""Commands that act on, or look into, runs while the local workflow really runs them.
+
+One environment goes through several nights in order, since each step depends on the last:
+a refused retry, a run in progress seen from outside, then a start and a retry that work.
+"""
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.cli.conftest import FAILING, ORG, open_environment, troubled_scenario
+
+DAY_AND_AN_HOUR = timedelta(hours=25).total_seconds()
+
+
+class HeldTime:
+    """Keeps simulated time still, so that a run stays mid-flight while it is looked at.
+
+    The clock jumps only when every running execution waits; one more busy participant
+    than there are executions means it never does, until released.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.counting = clock._participants
+
+    def hold(self) -> None:
+        self.clock._participants = lambda: self.counting() + 1
+
+    def release(self) -> None:
+        self.clock._participants = self.counting
+
+
+def wait_for_execution(environment, execution_arn: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = environment.stepfunctions.describe_execution(executionArn=execution_arn)["status"]
+        if status != "RUNNING":
+            return status
+        time.sleep(0.05)
+    pytest.fail(f"execution {execution_arn} still running after {timeout} s")
+
+
+def wait_for_active_jobs(environment, count: int, timeout: float = 30) -> None:
+    """Wait until the controller's pass has started ``count`` jobs (it starts them one by one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [run for run in environment.ledger.runs(ORG) if run.get("status") == "RUNNING"]
+        if running and len(environment.ledger.active_tasks(ORG, running[0]["runId"])) >= count:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the on-demand run never had {count} running jobs")
+
+
+def test_start_watch_and_retry_through_several_nights(cli, tmp_path):
+    with open_environment(tmp_path, troubled_scenario()) as environment:
+        source = [
+            "--table",
+            environment.stack.outputs["LedgerTableName"],
+            "--state-machine",
+            environment.stack.outputs["OrganizationBackupStateMachineArn"],
+        ]
+        environment.run_nightly()
+
+        # GIVEN a night in which user001's export failed
+        # WHEN a retry is asked for at once THEN WorkMail's 24-hour rule refuses it, with the time it opens
+        refused = cli("retry-failed", *source)
+        assert refused.exit_code == 1
+        assert "24 hours" in refused.stderr and "2026-12-04T" in refused.stderr
+
+        # WHEN a run is in progress THEN status, watch and start see it
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        held = HeldTime(environment.clock)
+        seen = {}
+
+        def look_while_running(_environment) -> None:
+            if seen:
+                return
+            wait_for_active_jobs(environment, count=10)
+            seen["status"] = cli.json("status", *source)
+            seen["watch"] = cli.json("watch", "--once", *source)
+            seen["start"] = cli("start", *source)
+            held.release()
+
+        held.hold()
+        try:
+            environment.run_on_demand(ORG, on_progress=look_while_running)
+        finally:
+            held.release()
+
+        code, status = seen["status"]
+        current = status["organizations"][0]["current"]
+        assert current["status"] == "RUNNING" and current["runningNow"] == 10
+        assert current["execution"]["status"] == "RUNNING"
+        _, watched = seen["watch"]
+        snapshot = watched["runs"][0]
+        assert (snapshot["slotsInUse"], snapshot["slots"], snapshot["queued"]) == (10, 10, 2)
+        assert all(job["progressSource"] == "workmail" and job["jobId"] for job in snapshot["jobs"])
+        assert seen["start"].exit_code == 1 and "is RUNNING" in seen["start"].stderr
+
+        # WHEN a day has passed THEN start begins an on-demand run that exports the mailboxes again
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        code, started = cli.json("start", *source)
+        assert code == 0 and started["started"] and started["runId"].startswith("manual-")
+        assert wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
+        run = environment.ledger.get_run(ORG, started["runId"])
+        assert run["status"] == "SUCCEEDED" and run["counts"]["exported"] == 11
+
+        # WHEN another day has passed THEN retry-failed starts a run with the failed mailbox first
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        code, retried = cli.json("retry-failed", *source)
+        assert code == 0 and retried["failed"] == [FAILING] and retried["retriedNow"] == 1
+        assert wait_for_execution(environment, retried["executionArn"]) == "SUCCEEDED"
+
+        code, listed = cli.json("runs", *source)
+        assert len(listed["runs"]) == 4
+
+        # The stack name finds the same ledger through CloudFormation outputs
+        code, by_stack = cli.json("status", "--stack", environment.stack.stack_name)
+        assert by_stack["organizations"][0]["last"]["runId"] == retried["runId"]
+        missing = cli("status", "--stack", "no-such-stack")
+        assert missing.exit_code == 2 and "no-such-stack was not found" in missing.stderr
