@@ -43,7 +43,22 @@ def stepfunctions():
     return boto3.client("stepfunctions", config=RETRYING)
 
 
+@cache
+def kms():
+    return boto3.client("kms", config=RETRYING)
+
+
+@cache
+def iam():
+    return boto3.client("iam", config=RETRYING)
+
+
+@cache
+def sts():
+    return boto3.client("sts", config=RETRYING)
+
+
 def forget() -> None:
     """Drop every cached client, so that the next call builds one from the current environment."""
-    for factory in (workmail, workmail_for_starts, dynamodb, s3, stepfunctions):
+    for factory in (workmail, workmail_for_starts, dynamodb, s3, stepfunctions, kms, iam, sts):
         factory.cache_clear()

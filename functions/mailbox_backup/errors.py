@@ -15,3 +15,7 @@ class InvalidInputError(BackupError):
 
 class OrganizationUnavailableError(BackupError):
     """The WorkMail organization does not exist or is not active."""
+
+
+class PreflightFailedError(BackupError):
+    """A prerequisite of the export does not hold; the message lists each failed check and its fix."""

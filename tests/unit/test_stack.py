@@ -30,7 +30,7 @@ COMMON_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
-FUNCTION_IDS = {"DispatchFunction", "StartRunFunction", "ControllerFunction", "FinishRunFunction"}
+FUNCTION_IDS = {"DispatchFunction", "PreflightFunction", "StartRunFunction", "ControllerFunction", "FinishRunFunction"}
 # A context-object path: CloudFormation leaves "$$" alone, and so must the local deployment.
 CONTEXT_PATH = "$$.Execution.Name"
 

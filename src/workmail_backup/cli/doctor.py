@@ -1,0 +1,78 @@
+"""``workmail-backup doctor``: the preflight checks of a deployed stack, on demand.
+
+Runs the same checks as the PreflightFunction (mailbox_backup.preflight) for each organization
+of the stack, prints one table, and exits 1 if any check failed, 2 if the stack cannot be read.
+"""
+
+import os
+import re
+from typing import Annotated
+
+import boto3
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.table import Table
+
+from mailbox_backup import clients
+from mailbox_backup.preflight import CheckResult, ExportConfiguration, default_clients, run_checks
+from workmail_backup.cli.app import app, console, errors
+
+FAILED, UNANSWERED = 1, 2
+DEFAULT_EXPORT_PREFIX = "workmail-exports"
+ORGANIZATION_ID = re.compile(r"m-[0-9a-f]{32}")
+
+
+@app.command("doctor")
+def doctor(
+    stack: Annotated[str, typer.Option("--stack", envvar="WORKMAIL_BACKUP_STACK", help="Deployed stack name.")],
+    organization: Annotated[
+        list[str] | None, typer.Option("--organization", help="Check only this organization (repeatable).")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the stack and organizations.")] = None,
+) -> None:
+    """Check each organization, the bucket, the key and the export role before a run needs them."""
+    if region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+        clients.forget()
+
+    try:
+        configuration, organization_ids = read_stack(stack)
+        results = {org: run_checks(default_clients(), org, configuration) for org in organization or organization_ids}
+    except (ClientError, BotoCoreError) as error:
+        errors.print(f"[red]Cannot check stack {stack}:[/red] {error}")
+        raise typer.Exit(UNANSWERED) from None
+
+    console.print(results_table(results))
+    failed = [result for checks in results.values() for result in checks if not result.passed]
+    if failed:
+        errors.print(f"[red]{len(failed)} check(s) failed;[/red] fix them before the next run.")
+    raise typer.Exit(FAILED if failed else 0)
+
+
+def read_stack(stack: str) -> tuple[ExportConfiguration, list[str]]:
+    """The export configuration and organization ids of a deployed stack, from its outputs and parameters."""
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
+    parameters = {item["ParameterKey"]: item["ParameterValue"] for item in described.get("Parameters", [])}
+
+    configuration = ExportConfiguration(
+        bucket=outputs["ExportBucketName"],
+        prefix=parameters.get("ExportPrefix") or DEFAULT_EXPORT_PREFIX,
+        kms_key_arn=outputs["KmsKeyArn"],
+        role_arn=outputs["ExportRoleArn"],
+    )
+    # AWS gives a list parameter as "a,b"; moto as the repr of a Python list. The ids are found in either.
+    organization_ids = ORGANIZATION_ID.findall(parameters.get("OrganizationIds", ""))
+    return configuration, organization_ids
+
+
+def results_table(results: dict[str, list[CheckResult]]) -> Table:
+    table = Table(title="Preflight checks", show_lines=True)
+    for column in ("Organization", "Check", "Result", "What was found", "How to fix it"):
+        table.add_column(column, overflow="fold")
+
+    for organization_id, checks in results.items():
+        for result in checks:
+            verdict = "[green]ok[/green]" if result.passed else "[red]FAILED[/red]"
+            table.add_row(organization_id, result.name, verdict, result.detail, result.fix)
+    return table
