@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from mailbox_backup import inputs, naming, workmail
+from mailbox_backup import inputs, naming, priority, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
 from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
@@ -22,6 +22,8 @@ from mailbox_backup.observability import logger
 from mailbox_backup.start_run import CLOCK_MARGIN, EXPORT_INTERVAL, JOB_DESCRIPTION_PREFIX
 from mailbox_backup.verification import verify_export
 
+# Below this many measured megabytes, the default export rate is a better guess.
+MIN_MEASURED_MB = 500
 # Look again shortly after a job is expected to end, so it has ended when we look.
 FINISH_SLACK = timedelta(seconds=5)
 GONE_ERRORS = ("EntityNotFoundException", "EntityStateException")
@@ -48,6 +50,10 @@ class Pass:
     # Consecutive failed exports with the same error text, carried from pass to pass.
     failure_streak: int = 0
     failure_text: str = ""
+    # This run's measured export durations and sizes so far.
+    measured_seconds: int = 0
+    measured_mb: int = 0
+    measured_count: int = 0
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -78,6 +84,10 @@ def run_pass(
     current = Pass(settings, ledger, workmail.client(), organization_id, run_id, utc_now())
     current.failure_streak = int(run.get("failureStreak", 0))
     current.failure_text = run.get("failureStreakText", "")
+    counts = run.get("counts", {})
+    current.measured_seconds = int(counts.get("measuredExportSeconds", 0))
+    current.measured_mb = int(counts.get("measuredExportMb", 0))
+    current.measured_count = int(counts.get("measuredExportCount", 0))
 
     for task in ledger.active_tasks(organization_id, run_id):
         _reconcile(current, task)
@@ -100,6 +110,12 @@ def _reconcile(current: Pass, task: dict) -> None:
         _start(current, task)
         return
 
+    if not _is_due(current, task):
+        # Not expected to have ended yet: asking WorkMail now would cost a call and learn nothing.
+        current.running += 1
+        current.expected_ends.append(parse_iso(task["expectedEndAt"]))
+        return
+
     try:
         job = current.client.describe_mailbox_export_job(OrganizationId=current.organization_id, JobId=task["jobId"])
     except ClientError as error:
@@ -109,12 +125,25 @@ def _reconcile(current: Pass, task: dict) -> None:
         return
 
     if job["State"] == "RUNNING":
+        expected_end = _expected_end(job, task, current.now)
         current.running += 1
-        current.expected_ends.append(_expected_end(job, task, current.now))
+        current.expected_ends.append(expected_end)
+        current.ledger.update_task(task, {"expectedEndAt": iso(expected_end), "checkedAt": iso(current.now)})
     elif job["State"] == "COMPLETED":
         _record_success(current, task, job)
     else:
         _record_failure(current, task, job, job.get("ErrorInfo") or f"job ended {job['State']}")
+
+
+def _is_due(current: Pass, task: dict) -> bool:
+    """Whether a running job may have ended: its expected end has come, or it was not checked for long."""
+    if not task.get("expectedEndAt"):
+        return True
+    checked = parse_iso(task.get("checkedAt") or task["startedAt"])
+    unchecked_for = (current.now - checked).total_seconds()
+    return parse_iso(task["expectedEndAt"]) <= current.now + FINISH_SLACK or (
+        unchecked_for >= current.settings.max_poll_seconds
+    )
 
 
 def _expected_end(job: dict, task: dict, now: datetime) -> datetime:
@@ -160,6 +189,11 @@ def _record_success(current: Pass, task: dict, job: dict) -> None:
         },
     )
     current.counters["exported"] += 1
+    if task.get("sizeMb"):
+        # What the organization's exports really take, for the estimates of the next starts.
+        current.counters["measuredExportSeconds"] += max(int((ended - started).total_seconds()), 1)
+        current.counters["measuredExportMb"] += int(task["sizeMb"]) or 1
+        current.counters["measuredExportCount"] += 1
     current.failure_streak, current.failure_text = 0, ""
     logger.info("Export verified", extra={"entity_id": task["entityId"], "job_id": task["jobId"]})
 
@@ -373,7 +407,10 @@ def _start_refused(current: Pass, task: dict, error: ClientError) -> bool:
 
 def _record_started(current: Pass, task: dict, job_id: str) -> None:
     started_at = iso(current.now)
-    current.ledger.update_task(task, {"status": "RUNNING", "jobId": job_id, "startedAt": started_at})
+    expected_end = current.now + timedelta(seconds=_expected_seconds(current, task))
+    current.ledger.update_task(
+        task, {"status": "RUNNING", "jobId": job_id, "startedAt": started_at, "expectedEndAt": iso(expected_end)}
+    )
     current.ledger.put_job(
         {
             "organizationId": current.organization_id,
@@ -396,7 +433,7 @@ def _record_started(current: Pass, task: dict, job_id: str) -> None:
         {"lastStartedAt": started_at, "lastRunId": current.run_id, "lastJobId": job_id},
     )
     current.running += 1
-    current.expected_ends.append(current.now + timedelta(seconds=int(task.get("expectedSeconds") or 0)))
+    current.expected_ends.append(expected_end)
     current.counters["started"] += 1
     logger.info("Export started", extra={"entity_id": task["entityId"], "job_id": job_id})
 
@@ -407,6 +444,16 @@ def _expiry(current: Pass) -> dict:
     if days <= 0:
         return {}
     return {"expiresAt": int((current.now + timedelta(days=days)).timestamp())}
+
+
+def _expected_seconds(current: Pass, task: dict) -> int:
+    """The planned estimate, or, for estimates made from size alone, one from this run's measured rate."""
+    seconds_measured = current.measured_seconds
+    size_measured = current.measured_mb
+    if task.get("expectedFrom") != "size" or not task.get("sizeMb") or size_measured < MIN_MEASURED_MB:
+        return int(task.get("expectedSeconds") or 0)
+    seconds_per_mb = max(seconds_measured - priority.DEFAULT_FIXED_SECONDS * current.measured_count, 1) / size_measured
+    return int(priority.DEFAULT_FIXED_SECONDS + float(task["sizeMb"]) * seconds_per_mb)
 
 
 def _requeue(current: Pass, task: dict) -> None:

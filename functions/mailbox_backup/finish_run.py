@@ -7,6 +7,8 @@ summary, with the error that stopped it.
 import contextlib
 import json
 from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,6 +18,7 @@ from mailbox_backup.config import load_settings
 from mailbox_backup.ledger import Ledger, iso
 from mailbox_backup.observability import logger
 
+SECONDS_PER_DAY = 86_400
 OUTCOME_COUNTERS = {"EXPORTED": "exported", "FAILED": "failed", "SKIPPED": "skipped"}
 
 
@@ -28,45 +31,82 @@ def handler(event: dict, context: LambdaContext) -> dict:
 
 
 def finish_run(ledger: Ledger, organization_id: str, run_id: str, error: str | None = None) -> dict:
-    counts, skip_reasons = _summarize(ledger, organization_id, run_id)
+    summary = _summarize(ledger, organization_id, run_id)
     run = ledger.get_run(organization_id, run_id)
     status = "FAILED" if error else "SUCCEEDED"
     fields = {
         "status": status,
         "endedAt": iso(utc_now()),
-        "counts": dict(counts),
-        "skipReasons": dict(skip_reasons),
+        "counts": dict(summary.counts),
+        "skipReasons": dict(summary.skip_reasons),
+        "forecast": _forecast(run or {}, summary),
         "error": error,
     }
     if run is None:
         # The run failed before it was planned; record it so that the failure is visible.
         ledger.create_run({"organizationId": organization_id, "runId": run_id, "startedAt": fields["endedAt"]})
     ledger.update_run(organization_id, run_id, fields)
-    logger.info("Run finished", extra={"status": status, "counts": dict(counts), "error": error})
+    logger.info("Run finished", extra={"status": status, "counts": dict(summary.counts), "error": error})
     return {
         "organizationId": organization_id,
         "runId": run_id,
         "status": status,
-        "counts": dict(counts),
+        "counts": dict(summary.counts),
         "error": error,
     }
 
 
-def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> tuple[Counter, Counter]:
+@dataclass
+class _Summary:
+    counts: Counter = field(
+        default_factory=lambda: Counter({"total": 0, "exported": 0, "failed": 0, "deferred": 0, "skipped": 0})
+    )
+    skip_reasons: Counter = field(default_factory=Counter)
+    exportable: int = 0
+    never_exported: int = 0
+
+
+def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
     """Count the run's outcomes from its tasks: once per run, outside the polling loop."""
-    counts: Counter = Counter({"total": 0, "exported": 0, "failed": 0, "deferred": 0, "skipped": 0})
-    skip_reasons: Counter = Counter()
+    summary = _Summary()
     for task in ledger.tasks(organization_id, run_id):
-        counts["total"] += 1
+        summary.counts["total"] += 1
         status = task.get("status")
         if status in OUTCOME_COUNTERS:
-            counts[OUTCOME_COUNTERS[status]] += 1
+            summary.counts[OUTCOME_COUNTERS[status]] += 1
         else:
             # Still queued, deferred or running when the run ended: carried to the next run.
-            counts["deferred"] += 1
+            summary.counts["deferred"] += 1
         if status == "SKIPPED":
-            skip_reasons[task.get("reasonCategory") or task.get("reason", "unknown")] += 1
-    return counts, skip_reasons
+            summary.skip_reasons[task.get("reasonCategory") or task.get("reason", "unknown")] += 1
+        if "expectedSeconds" in task:
+            # Planned for export: an enabled mailbox, whatever happened to it in this run.
+            summary.exportable += 1
+            summary.never_exported += status != "EXPORTED" and not task.get("previouslyExported")
+    return summary
+
+
+def _forecast(run: dict, summary: _Summary) -> dict | None:
+    """At the measured export rate, how long a full pass takes and when every mailbox is covered.
+
+    The rate is what the slots can do (slots x a day / the mean export duration), not what
+    this run happened to export, so a short run with an empty queue does not look slow.
+    """
+    counts = run.get("counts", {})
+    measured_seconds, measured_count = counts.get("measuredExportSeconds", 0), counts.get("measuredExportCount", 0)
+    if not measured_count or not summary.exportable:
+        return None
+    slots = int(run.get("maxConcurrentExports") or 10)
+    mean_seconds = measured_seconds / measured_count
+    per_day = slots * SECONDS_PER_DAY / mean_seconds
+    days_to_cover = summary.never_exported / per_day
+    return {
+        "meanExportSeconds": round(mean_seconds, 1),
+        "mailboxesPerDay": round(per_day, 1),
+        "fullPassDays": round(summary.exportable / per_day, 2),
+        "mailboxesWithoutExport": summary.never_exported,
+        "allExportedBy": iso(utc_now() + timedelta(days=days_to_cover)),
+    }
 
 
 def _error_text(event: dict) -> str | None:

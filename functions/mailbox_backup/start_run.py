@@ -172,7 +172,9 @@ def _decide(settings, client, mailbox, workmail_last_start, run_id, now) -> dict
     if mailbox["kind"] == "USER" and not mailbox.get("lastDurationSeconds"):
         mailbox["sizeMb"] = workmail.mailbox_size_mb(client, mailbox["organizationId"], mailbox["entityId"])
     task["expectedSeconds"] = priority.expected_seconds(mailbox)
+    task["expectedFrom"] = "history" if mailbox.get("lastDurationSeconds") else "size"
     task["sizeMb"] = mailbox.get("sizeMb")
+    task["previouslyExported"] = bool(mailbox.get("lastSuccessAt"))
 
     if not_before and not_before > now:
         key = priority.deferred_sort_key(iso(not_before), mailbox["entityId"])

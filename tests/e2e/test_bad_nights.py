@@ -138,7 +138,10 @@ def test_failed_and_cancelled_jobs_are_recorded_with_the_error_and_go_first_next
 
 def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_environment):
     definition = scenario(organization(users=25))
-    definition["environment_faults"] = {"export_configuration": ["role_not_trusted"]}
+    # Broken after planning, so that no check before the run can catch it: the exports must.
+    definition["environment_faults"] = {
+        "export_configuration": [{"problem": "role_not_trusted", "when": "after_planning"}]
+    }
     with local_environment(definition) as environment:
         result = environment.run_nightly()
 

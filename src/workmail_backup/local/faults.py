@@ -38,9 +38,14 @@ class _Budget:
 
 
 @contextmanager
-def injected(faults, stack_outputs: dict[str, str]) -> Iterator[None]:
+def injected(faults, stack_outputs: dict[str, str], lambdas) -> Iterator[None]:
     """Apply the scenario's environment faults for as long as the context is open."""
-    _break_export_configuration(faults.export_configuration, stack_outputs)
+    _break_export_configuration(
+        [fault.problem for fault in faults.export_configuration if fault.when == "before_run"], stack_outputs
+    )
+    later = [fault.problem for fault in faults.export_configuration if fault.when == "after_planning"]
+    if later:
+        lambdas.before_invoke = _once_before_controller(lambda: _break_export_configuration(later, stack_outputs))
     with ExitStack() as stack:
         for crash in faults.crashes:
             stack.enter_context(_crash_at(crash.point, _Budget(crash.times)))
@@ -111,6 +116,17 @@ def _error_response(url: str, service: str, code: str) -> AWSResponse:
 
 
 # Export configuration ---------------------------------------------------------------------
+
+
+def _once_before_controller(action):
+    """Run ``action`` before the first controller pass: after planning and any preflight check."""
+    budget = _Budget(1)
+
+    def before_invoke(handler: str, event: dict) -> None:
+        if handler.endswith("controller.handler") and budget.take():
+            action()
+
+    return before_invoke
 
 
 def _break_export_configuration(problems: list[str], outputs: dict[str, str]) -> None:

@@ -161,7 +161,7 @@ class LocalEnvironment:
         self.lambdas = seams.LocalLambdas({function.name: function.code_uri for function in self.stack.functions})
         self._seams = ExitStack()
         self._seams.enter_context(seams.installed(self.lambdas, self.clock.sleep))
-        self._seams.enter_context(faults.injected(self.scenario.environment_faults, self.stack.outputs))
+        self._seams.enter_context(faults.injected(self.scenario.environment_faults, self.stack.outputs, self.lambdas))
 
         self.stepfunctions = boto3.client("stepfunctions", region_name=self.region)
         self.ledger = Ledger(self.stack.outputs["LedgerTableName"])

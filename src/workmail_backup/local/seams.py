@@ -62,13 +62,14 @@ class LocalLambdas:
         """``code_dirs`` maps each physical function name to its CodeUri folder."""
         self.code_dirs = code_dirs
         self.invocations: list[InvocationRecord] = []
+        # Called with the handler path and the event before each invocation (fault injection).
         self.before_invoke: Callable[[str, dict], None] | None = None
 
     def invoke(self, backend, function_name, qualifier, body, headers, response_headers) -> bytes:
         function = backend.get_function(function_name, qualifier)
         event = json.loads(body) if body else {}
         if self.before_invoke:
-            self.before_invoke(function.function_name, event)
+            self.before_invoke(function.handler, event)
 
         with _INVOCATION_LOCK, _environment(function.environment_vars):
             handler = self._load_handler(function.function_name, function.handler)

@@ -210,12 +210,19 @@ class AwsErrorFault(_Strict):
     times: int = Field(1, ge=1)
 
 
+class ExportConfigurationFault(_Strict):
+    """Break the deployed export configuration, so that jobs fail the way the service reports it."""
+
+    problem: Literal["role_not_trusted", "bucket_missing", "key_disabled"]
+    when: Literal["before_run", "after_planning"] = "before_run"
+
+
 class EnvironmentFaults(_Strict):
     """Faults outside WorkMail, applied by the local runner: our own functions and the AWS side."""
 
     crashes: list[CrashFault] = []
     aws_errors: list[AwsErrorFault] = []
-    export_configuration: list[Literal["role_not_trusted", "bucket_missing", "key_disabled"]] = []
+    export_configuration: list[ExportConfigurationFault] = []
 
 
 class OrganizationSpec(_Strict):
