@@ -240,6 +240,14 @@ class LocalEnvironment:
         result.organizations = [self.organization_result(organization_id, run_id)]
         return result
 
+    def run_state_machine(
+        self, state_machine_arn: str, execution_input: dict, name: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> RunResult:
+        """Run any state machine of this environment (a benchmark's baseline, say) to the end."""
+        result = self._run(state_machine_arn, execution_input, None, timeout_seconds, name=name)
+        result.run_id = execution_input.get("runId", result.run_id)
+        return result
+
     def _run(self, state_machine_arn, execution_input, on_progress, timeout_seconds, name=None) -> RunResult:
         wall_start, simulated_start = time.monotonic(), self.clock.now()
         already = {execution["executionArn"] for execution in self.executions()}

@@ -78,6 +78,10 @@ class WorkMailEmulator:
         """How many LimitExceededException responses the organization's requests got."""
         return self.service.limit_exceeded_count(organization_id)
 
+    def request_counts(self, organization_id: str) -> dict[str, int]:
+        """How many requests of each operation the organization received."""
+        return self.service.request_counts(organization_id)
+
     def jobs(self, organization_id: str) -> list[ExportJob]:
         """Every export job started so far in the organization, with its state at the current time."""
         return self.service.jobs(organization_id)

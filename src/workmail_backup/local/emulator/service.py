@@ -5,7 +5,7 @@ and the current simulated time, and returns the response body or raises ServiceE
 """
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ class WorkMailService:
         self._organizations = build_organizations(scenario)
         self._faults = FaultPlan(scenario, self._organizations)
         self._limit_exceeded: Counter[str] = Counter()
+        self._requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         # AWS clients for delivering exports, shared within one request and created anew for the next.
         self._contexts: dict[str, ExportContext] = {}
         self._operations: dict[str, Handler] = {
@@ -69,6 +70,7 @@ class WorkMailService:
             raise ServiceError("ValidationException", validation_message(problems))
 
         with self._lock:
+            self._requests[params.get("OrganizationId", "")][operation] += 1
             self._contexts.clear()
             now = self.now()
             try:
@@ -101,6 +103,11 @@ class WorkMailService:
         """The most jobs that ran at once in the organization so far."""
         with self._lock:
             return self._organization_or_key_error(organization_id).peak_running(self.now())
+
+    def request_counts(self, organization_id: str) -> dict[str, int]:
+        """How many requests of each operation the organization received (valid ones, faults included)."""
+        with self._lock:
+            return dict(self._requests[organization_id])
 
     def limit_exceeded_count(self, organization_id: str) -> int:
         """How many LimitExceededException responses the organization's requests got."""

@@ -1,0 +1,1 @@
+"""Benchmarks: this design against two baseline orchestrations, on the same simulated organization."""
