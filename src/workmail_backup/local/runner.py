@@ -158,7 +158,9 @@ class LocalEnvironment:
 
         # Clients cached by an earlier environment in this process point at its endpoints.
         handler_clients.forget()
-        self.lambdas = seams.LocalLambdas({function.name: function.code_uri for function in self.stack.functions})
+        self.lambdas = seams.LocalLambdas(
+            busy=self.clock.busy, code_dirs={function.name: function.code_uri for function in self.stack.functions}
+        )
         self._seams = ExitStack()
         self._seams.enter_context(seams.installed(self.lambdas, self.clock.sleep))
         self._seams.enter_context(faults.injected(self.scenario.environment_faults, self.stack.outputs, self.lambdas))

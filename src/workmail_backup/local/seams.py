@@ -18,7 +18,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -58,9 +58,10 @@ class InvocationRecord:
 class LocalLambdas:
     """Runs the handlers that the template declares, in this process."""
 
-    def __init__(self, code_dirs: dict[str, Path]):
-        """``code_dirs`` maps each physical function name to its CodeUri folder."""
+    def __init__(self, code_dirs: dict[str, Path], busy=nullcontext):
+        """``code_dirs`` maps each physical function name to its CodeUri folder; ``busy`` marks an invocation."""
         self.code_dirs = code_dirs
+        self._busy = busy
         self.invocations: list[InvocationRecord] = []
         # Called with the handler path and the event before each invocation (fault injection).
         self.before_invoke: Callable[[str, dict], None] | None = None
@@ -71,7 +72,7 @@ class LocalLambdas:
         if self.before_invoke:
             self.before_invoke(function.handler, event)
 
-        with _INVOCATION_LOCK, _environment(function.environment_vars):
+        with self._busy(), _INVOCATION_LOCK, _environment(function.environment_vars):
             handler = self._load_handler(function.function_name, function.handler)
             context = LambdaContext(
                 function_name=function.function_name,

@@ -1,16 +1,21 @@
 """Simulated time for the local mode: a night of exports in seconds.
 
-Time moves only when every running execution is waiting in a Wait state; then it jumps
-to the earliest wake-up. Handlers therefore take no simulated time, and the result does
-not depend on how fast or loaded the machine is.
+Time moves only when every running execution is waiting in a Wait state (or a retry's
+backoff), no handler is running, and nothing has happened for a moment; then it jumps to
+the earliest wake-up. Handlers therefore take no simulated time, and the result does not
+depend on how fast or loaded the machine is. The quiet moment covers what the count of
+executions cannot see: the parallel iterations of a Map state, between two states.
 """
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 # How often a waiting thread rechecks whether the others are all waiting too; real seconds.
-_RECHECK_SECONDS = 0.02
+_RECHECK_SECONDS = 0.005
+# How long nothing must happen before time moves on; real seconds.
+_QUIET_SECONDS = 0.02
 
 
 class SimulatedClock:
@@ -20,6 +25,8 @@ class SimulatedClock:
         self._participants = busy_participants
         self._wake_times: list[datetime] = []
         self._condition = threading.Condition()
+        self._busy = 0
+        self._last_activity = time.monotonic()
         self.total_waited = timedelta(0)
 
     def now(self) -> datetime:
@@ -31,14 +38,24 @@ class SimulatedClock:
         with self._condition:
             wake_at = self._now + timedelta(seconds=seconds)
             self._wake_times.append(wake_at)
+            self._last_activity = time.monotonic()
             try:
                 while self._now < wake_at:
-                    if len(self._wake_times) >= self._participants():
+                    if self._everyone_waits():
                         self._advance_to(min(self._wake_times))
                     else:
                         self._condition.wait(_RECHECK_SECONDS)
             finally:
                 self._wake_times.remove(wake_at)
+                self._last_activity = time.monotonic()
+
+    def busy(self):
+        """Context manager marking work in progress (a handler running): time stands still meanwhile."""
+        return _Busy(self)
+
+    def _everyone_waits(self) -> bool:
+        quiet = time.monotonic() - self._last_activity >= _QUIET_SECONDS
+        return quiet and self._busy == 0 and len(self._wake_times) >= self._participants()
 
     def advance(self, seconds: float) -> None:
         """Move time on by hand (between runs, or in tests)."""
@@ -50,3 +67,18 @@ class SimulatedClock:
             self.total_waited += moment - self._now
             self._now = moment
         self._condition.notify_all()
+
+
+class _Busy:
+    def __init__(self, clock: SimulatedClock):
+        self._clock = clock
+
+    def __enter__(self) -> None:
+        with self._clock._condition:
+            self._clock._busy += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self._clock._condition:
+            self._clock._busy -= 1
+            self._clock._last_activity = time.monotonic()
+            self._clock._condition.notify_all()
