@@ -47,6 +47,7 @@ class Pass:
     expected_ends: list[datetime] = field(default_factory=list)
     running: int = 0
     organization_full: bool = False
+    ready_lane_empty: bool = False
     # Consecutive failed exports with the same error text, carried from pass to pass.
     failure_streak: int = 0
     failure_text: str = ""
@@ -339,6 +340,8 @@ def _start_into_free_slots(current: Pass, others: list[str]) -> None:
 def _next_candidates(current: Pass, slots: int) -> list[dict]:
     ready = current.ledger.ready_tasks(current.organization_id, current.run_id, slots)
     if len(ready) < slots:
+        # Fewer than asked: the ready lane is now known to be empty, which saves a query later.
+        current.ready_lane_empty = True
         ready += current.ledger.due_deferred_tasks(
             current.organization_id, current.run_id, current.now, slots - len(ready)
         )
@@ -458,6 +461,7 @@ def _expected_seconds(current: Pass, task: dict) -> int:
 
 def _requeue(current: Pass, task: dict) -> None:
     lane = "QUEUED" if task["queueSortKey"].startswith("READY#") else "DEFERRED"
+    current.ready_lane_empty = current.ready_lane_empty and lane != "QUEUED"
     current.ledger.update_task(task, {"status": lane, "GSI1PK": task["queuePartition"], "GSI1SK": task["queueSortKey"]})
 
 
@@ -487,8 +491,11 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
 
 
 def _state_output(current: Pass, ticks_in_execution: int, execution_part: int) -> dict:
-    has_ready = bool(current.ledger.ready_tasks(current.organization_id, current.run_id, 1))
-    next_deferred = current.ledger.next_deferred_task(current.organization_id, current.run_id)
+    has_ready = not current.ready_lane_empty and bool(
+        current.ledger.ready_tasks(current.organization_id, current.run_id, 1)
+    )
+    # While mailboxes are ready, every slot is busy and a deferred one's window cannot wake us usefully.
+    next_deferred = None if has_ready else current.ledger.next_deferred_task(current.organization_id, current.run_id)
     done = current.running == 0 and not has_ready and next_deferred is None
     continue_as_new = not done and ticks_in_execution >= current.settings.ticks_per_execution
     output = {
