@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from benchmarks.measure import SLOTS, Job, Measurement, lower_bound_seconds, utilization_while_queued
 from mailbox_backup import priority
+from mailbox_backup.controller import MIN_MEASURED_MB
 
 POLL_SECONDS = 300  # the baselines' fixed poll interval
 SLOTS_FULL_RETRY_SECONDS = 60
@@ -37,23 +38,24 @@ class Calibration:
     dynamodb_reads_per_pass: float = 5.0
 
 
-def mailbox_plan(sizes_mb: list[float], fixed_seconds: float, mb_per_minute: float) -> list[tuple[float, float]]:
-    """(true duration, expected duration) per mailbox, in the ledger's queue order (longest expected first)."""
+def mailbox_plan(sizes_mb: list[float], fixed_seconds: float, mb_per_minute: float) -> list[tuple[float, float, float]]:
+    """(true duration, expected duration, size) per mailbox, in the ledger's queue order (longest expected first)."""
     plan = [
         (fixed_seconds + size / mb_per_minute * 60, priority.expected_seconds({"sizeMb": size}), size)
         for size in sizes_mb
     ]
     plan.sort(key=lambda item: -item[1])
-    return [(duration, expected) for duration, expected, _ in plan]
+    return plan
 
 
-def this_design(plan: list[tuple[float, float]], calibration: Calibration) -> Measurement:
+def this_design(plan: list[tuple[float, float, float]], calibration: Calibration) -> Measurement:
     """The controller loop: wake at the earliest expected end, ask only about the jobs that may have ended."""
     queue = list(plan)
     queue.reverse()
-    running: list[list[float]] = []  # [true end, expected end, start]
+    running: list[list[float]] = []  # [true end, expected end, start, size]
     jobs: list[Job] = []
     now, passes, describes = 0.0, 0, 0
+    measured_seconds, measured_mb = 0.0, 0.0
 
     while queue or running:
         passes += 1
@@ -63,11 +65,16 @@ def this_design(plan: list[tuple[float, float]], calibration: Calibration) -> Me
                 if job[0] <= now:
                     running.remove(job)
                     jobs.append(Job(job[2], job[0]))
+                    measured_seconds += job[0] - job[2] - priority.DEFAULT_FIXED_SECONDS
+                    measured_mb += job[3]
                 else:
                     job[1] = job[0]  # linear progress makes the re-estimate exact
         while queue and len(running) < SLOTS:
-            duration, expected = queue.pop()
-            running.append([now + duration, now + expected, now])
+            duration, expected, size = queue.pop()
+            if measured_mb >= MIN_MEASURED_MB:
+                # As the controller does: estimates from size use the rate measured so far.
+                expected = priority.DEFAULT_FIXED_SECONDS + size * max(measured_seconds, 1) / measured_mb
+            running.append([now + duration, now + expected, now, size])
         if not running:
             break
         wake = min(job[1] for job in running) + FINISH_SLACK
@@ -94,7 +101,7 @@ def fixed_batches(plan: list[tuple[float, float]], calibration: Calibration) -> 
     """Start ten, poll every five minutes until all ten ended, repeat."""
     jobs, now, polls, describes = [], 0.0, 0, 0
     for first in range(0, len(plan), SLOTS):
-        batch = [duration for duration, _ in plan[first : first + SLOTS]]
+        batch = [duration for duration, _, _ in plan[first : first + SLOTS]]
         batch_polls = math.ceil(max(batch) / POLL_SECONDS)
         for poll in range(1, batch_polls + 1):
             describes += sum(1 for duration in batch if duration > (poll - 1) * POLL_SECONDS)
@@ -123,7 +130,7 @@ def per_mailbox_map(plan: list[tuple[float, float]], calibration: Calibration) -
     """A Map with MaxConcurrency 10, each iteration polling its own job every five minutes."""
     free_at = [0.0] * SLOTS
     jobs, polls = [], 0
-    for duration, _ in plan:
+    for duration, _, _ in plan:
         start = heapq.heappop(free_at)
         mailbox_polls = math.ceil(duration / POLL_SECONDS)
         polls += mailbox_polls
