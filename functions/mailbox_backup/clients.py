@@ -58,7 +58,12 @@ def sts():
     return boto3.client("sts", config=RETRYING)
 
 
+@cache
+def sns():
+    return boto3.client("sns", config=RETRYING)
+
+
 def forget() -> None:
     """Drop every cached client, so that the next call builds one from the current environment."""
-    for factory in (workmail, workmail_for_starts, dynamodb, s3, stepfunctions, kms, iam, sts):
+    for factory in (workmail, workmail_for_starts, dynamodb, s3, stepfunctions, kms, iam, sts, sns):
         factory.cache_clear()

@@ -18,7 +18,7 @@ from mailbox_backup.clock import utc_now
 from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
 from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, active_partition, iso, parse_iso
-from mailbox_backup.observability import logger
+from mailbox_backup.observability import logger, metrics, record_slot_utilization, tracer
 from mailbox_backup.start_run import CLOCK_MARGIN, EXPORT_INTERVAL, JOB_DESCRIPTION_PREFIX
 from mailbox_backup.verification import verify_export
 
@@ -58,17 +58,24 @@ class Pass:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     organization_id = inputs.organization_id(event)
     run_id = inputs.run_id(event)
     logger.append_keys(organization_id=organization_id, run_id=run_id)
-    return run_pass(
-        load_settings(),
+    settings = load_settings()
+
+    output = run_pass(
+        settings,
         organization_id,
         run_id,
         ticks_in_execution=int(event.get("ticksInExecution", 0)),
         execution_part=int(event.get("executionPart", 0)),
     )
+
+    record_slot_utilization(metrics, organization_id, output["running"], settings.max_concurrent_exports)
+    return output
 
 
 def run_pass(

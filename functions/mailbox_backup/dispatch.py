@@ -13,10 +13,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailbox_backup import clients, inputs, naming
 from mailbox_backup.clock import utc_now
 from mailbox_backup.errors import InvalidInputError
-from mailbox_backup.observability import logger
+from mailbox_backup.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     state_machine_arn = os.environ["ORGANIZATION_STATE_MACHINE_ARN"]
     timezone_name = os.environ.get("SCHEDULE_TIMEZONE", "UTC")

@@ -16,18 +16,26 @@ from mailbox_backup import inputs
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import load_settings
 from mailbox_backup.ledger import Ledger, iso
-from mailbox_backup.observability import logger
+from mailbox_backup.observability import logger, metrics, tracer
+from mailbox_backup.run_report import report_run
 
 SECONDS_PER_DAY = 86_400
 OUTCOME_COUNTERS = {"EXPORTED": "exported", "FAILED": "failed", "SKIPPED": "skipped"}
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     organization_id = inputs.organization_id(event)
     run_id = inputs.run_id(event)
     logger.append_keys(organization_id=organization_id, run_id=run_id)
-    return finish_run(Ledger(load_settings().ledger_table), organization_id, run_id, _error_text(event))
+    ledger = Ledger(load_settings().ledger_table)
+
+    result = finish_run(ledger, organization_id, run_id, _error_text(event))
+
+    report_run(ledger, metrics, organization_id, run_id)
+    return result
 
 
 def finish_run(ledger: Ledger, organization_id: str, run_id: str, error: str | None = None) -> dict:

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from mailbox_backup import clients, inputs
 from mailbox_backup.config import load_settings
 from mailbox_backup.errors import PreflightFailedError
-from mailbox_backup.observability import logger
+from mailbox_backup.observability import logger, metrics, tracer
 
 EXPORT_SERVICE = "export.workmail.amazonaws.com"
 PUBLIC_ACCESS_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -72,6 +72,8 @@ def _error_code(error: ClientError) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     organization_id = inputs.organization_id(event)
     logger.append_keys(organization_id=organization_id, run_id=event.get("runId"))

@@ -16,7 +16,7 @@ from mailbox_backup.clock import utc_now
 from mailbox_backup.config import Settings, load_settings
 from mailbox_backup.errors import OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
-from mailbox_backup.observability import logger
+from mailbox_backup.observability import logger, metrics, tracer
 
 # WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
 EXPORT_INTERVAL = timedelta(hours=24)
@@ -28,6 +28,8 @@ FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     organization_id = inputs.organization_id(event)
     run_id = inputs.run_id(event)

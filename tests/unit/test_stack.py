@@ -331,3 +331,24 @@ def test_retention_parameters_lock_archive_and_expire_exports(tmp_path):
     assert auditor_statement["Principal"] == {"AWS": auditor}
     assert auditor_statement["Action"] == "kms:Decrypt"
     assert controller["JOB_RECORD_RETENTION_DAYS"] == "400"
+
+
+def test_alarms_notify_the_encrypted_topic(deployed: LocalStack):
+    topic_arn = deployed.outputs["NotificationTopicArn"]
+    alarms = {alarm["AlarmName"]: alarm for alarm in _client("cloudwatch").describe_alarms()["MetricAlarms"]}
+
+    expected = {
+        "RunFailedAlarm": "ExecutionsFailed",
+        "RunTimedOutAlarm": "ExecutionsTimedOut",
+        "RunAbortedAlarm": "ExecutionsAborted",
+        "NoSuccessfulRunAlarm": "ExecutionsSucceeded",
+        "ExportFailedAlarm": "ExportsFailed",
+        "MailboxesOverdueAlarm": "MailboxesOverdue",
+    }
+    for logical_id, metric in expected.items():
+        alarm = alarms[deployed.physical_ids[logical_id]]
+        assert alarm["MetricName"] == metric
+        assert alarm["AlarmActions"] == [topic_arn]
+    assert _client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]["KmsMasterKeyId"]
+    finish = deployed.function("FinishRunFunction").environment
+    assert finish["NOTIFICATION_TOPIC_ARN"] == topic_arn

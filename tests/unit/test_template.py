@@ -20,7 +20,12 @@ FUNCTIONS = {key: value for key, value in RESOURCES.items() if value["Type"] == 
 STATE_MACHINES = {key: value for key, value in RESOURCES.items() if value["Type"] == "AWS::Serverless::StateMachine"}
 
 # SAM policy templates whose grants are scoped to the resource passed in.
-SCOPED_POLICY_TEMPLATES = {"DynamoDBCrudPolicy", "LambdaInvokePolicy", "StepFunctionsExecutionPolicy"}
+SCOPED_POLICY_TEMPLATES = {
+    "DynamoDBCrudPolicy",
+    "LambdaInvokePolicy",
+    "SNSPublishMessagePolicy",
+    "StepFunctionsExecutionPolicy",
+}
 ORGANIZATION_IDS = ["m-" + digit * 32 for digit in "abc"]
 
 

@@ -11,6 +11,7 @@ it does not know:
 
 - ``AWS::Scheduler::Schedule`` has no moto CloudFormation model: it is created with
   ``scheduler.create_schedule``.
+- ``AWS::CloudWatch::Alarm`` has none either: it is created with ``cloudwatch.put_metric_alarm``.
 - ``AWS::S3::BucketPolicy`` has no moto CloudFormation model either, and is left out: moto
   treats a Deny statement whose condition does not match as a denial, so the TLS-only policy
   would refuse every request to the bucket (see ``TYPES_LEFT_OUT``).
@@ -52,6 +53,7 @@ from samtranslator.translator.translator import Translator
 # Resource types that moto's CloudFormation backend creates by itself.
 TYPES_CREATED_BY_MOTO = frozenset(
     {
+        "AWS::CloudWatch::Dashboard",
         "AWS::DynamoDB::Table",
         "AWS::IAM::Policy",
         "AWS::IAM::Role",
@@ -59,12 +61,13 @@ TYPES_CREATED_BY_MOTO = frozenset(
         "AWS::Lambda::Function",
         "AWS::Logs::LogGroup",
         "AWS::S3::Bucket",
+        "AWS::SNS::Topic",
         "AWS::StepFunctions::StateMachine",
     }
 )
 
 # Resource types without a moto CloudFormation model, created here with a direct API call.
-TYPES_CREATED_DIRECTLY = frozenset({"AWS::Scheduler::Schedule"})
+TYPES_CREATED_DIRECTLY = frozenset({"AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm"})
 
 # Resource types the local deployment leaves out. moto's IAMPolicyStatement.is_action_permitted
 # (moto/iam/access_control.py) returns DENIED when a statement's condition does not match,
@@ -411,6 +414,17 @@ def _create_schedule(properties: dict[str, Any], *, name: str, region: str, **_:
     return schedule_name
 
 
+def _create_alarm(properties: dict[str, Any], *, name: str, region: str, **_: Any) -> str:
+    """Create the alarm; its CloudFormation properties have the API's shape, numbers aside."""
+    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    alarm_name = properties.get("AlarmName", name)
+    numbers = {"Period": int, "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float}
+    settings = {key: numbers.get(key, lambda value: value)(value) for key, value in properties.items()}
+
+    cloudwatch.put_metric_alarm(**{**settings, "AlarmName": alarm_name})
+    return alarm_name
+
+
 def _complete_bucket(properties: dict[str, Any], *, physical_id: str, region: str, **_: Any) -> None:
     """Apply the bucket settings moto's model drops; but for encryption, their CloudFormation shape is the API's."""
     s3 = boto3.client("s3", region_name=region)
@@ -601,6 +615,7 @@ def _describe_functions(
 # does not create, or creates without some of its properties.
 _DIRECT_CALLS: dict[str, Callable[..., str | None]] = {
     "AWS::Scheduler::Schedule": _create_schedule,
+    "AWS::CloudWatch::Alarm": _create_alarm,
     "AWS::S3::Bucket": _complete_bucket,
     "AWS::DynamoDB::Table": _complete_table,
     "AWS::KMS::Key": _complete_key,
