@@ -1,9 +1,12 @@
 """Configuration the template passes to every function through its environment."""
 
 import os
+import re
 from dataclasses import dataclass
 
 from mailbox_backup.errors import ConfigurationError
+
+_WINDOW_END = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 # WorkMail runs at most this many export jobs per organization, whoever started them.
 SERVICE_MAX_CONCURRENT_EXPORTS = 10
@@ -20,6 +23,7 @@ class Settings:
     min_poll_seconds: int
     max_poll_seconds: int
     schedule_timezone: str
+    backup_window_end: str  # "HH:MM" in the schedule's time zone, or "" for no window
     defer_horizon_hours: float
     ticks_per_execution: int
     # 0 keeps job records; otherwise DynamoDB's TTL removes them this many days after they start.
@@ -42,6 +46,7 @@ def load_settings() -> Settings:
         min_poll_seconds=_integer("MIN_POLL_SECONDS", 60),
         max_poll_seconds=_integer("MAX_POLL_SECONDS", 900),
         schedule_timezone=os.environ.get("SCHEDULE_TIMEZONE", "UTC"),
+        backup_window_end=os.environ.get("BACKUP_WINDOW_END", "").strip(),
         defer_horizon_hours=float(os.environ.get("DEFER_HORIZON_HOURS", "6")),
         ticks_per_execution=_integer("TICKS_PER_EXECUTION", 1000),
         job_record_retention_days=_integer("JOB_RECORD_RETENTION_DAYS", 0),
@@ -66,6 +71,10 @@ def _integer(name: str, default: int) -> int:
 
 
 def _check(settings: Settings) -> None:
+    if settings.backup_window_end and not _WINDOW_END.match(settings.backup_window_end):
+        raise ConfigurationError(
+            f"BACKUP_WINDOW_END must be empty or a time such as 06:00, got {settings.backup_window_end!r}."
+        )
     if not 1 <= settings.max_concurrent_exports <= SERVICE_MAX_CONCURRENT_EXPORTS:
         raise ConfigurationError(
             f"MAX_CONCURRENT_EXPORTS must be between 1 and {SERVICE_MAX_CONCURRENT_EXPORTS}, "

@@ -48,6 +48,7 @@ class Pass:
     running: int = 0
     organization_full: bool = False
     ready_lane_empty: bool = False
+    window_closed: bool = False
     # Consecutive failed exports with the same error text, carried from pass to pass.
     failure_streak: int = 0
     failure_text: str = ""
@@ -101,7 +102,9 @@ def run_pass(
         _reconcile(current, task)
     others = _other_running_jobs(current, run.get("otherRunningJobIds", []))
 
-    _start_into_free_slots(current, others)
+    current.window_closed = bool(run.get("windowEndsAt")) and current.now >= parse_iso(run["windowEndsAt"])
+    if not current.window_closed:
+        _start_into_free_slots(current, others)
     ledger.add_to_run_counters(organization_id, run_id, dict(current.counters))
     _save_failure_streak(current, run)
 
@@ -498,11 +501,17 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
 
 
 def _state_output(current: Pass, ticks_in_execution: int, execution_part: int) -> dict:
-    has_ready = not current.ready_lane_empty and bool(
-        current.ledger.ready_tasks(current.organization_id, current.run_id, 1)
-    )
-    # While mailboxes are ready, every slot is busy and a deferred one's window cannot wake us usefully.
-    next_deferred = None if has_ready else current.ledger.next_deferred_task(current.organization_id, current.run_id)
+    if current.window_closed:
+        # Past the backup window: once the running jobs are recorded, the rest waits for the next run.
+        has_ready, next_deferred = False, None
+    else:
+        has_ready = not current.ready_lane_empty and bool(
+            current.ledger.ready_tasks(current.organization_id, current.run_id, 1)
+        )
+        # While mailboxes are ready, every slot is busy and a deferred one's window cannot wake us usefully.
+        next_deferred = (
+            None if has_ready else current.ledger.next_deferred_task(current.organization_id, current.run_id)
+        )
     done = current.running == 0 and not has_ready and next_deferred is None
     continue_as_new = not done and ticks_in_execution >= current.settings.ticks_per_execution
     output = {

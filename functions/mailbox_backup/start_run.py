@@ -7,6 +7,7 @@ task per mailbox into the ledger. The state machine receives ids and counts only
 
 from collections import Counter
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -25,6 +26,10 @@ CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.
 JOB_DESCRIPTION_PREFIX = "workmail-backup run "
 FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
+# GetMailboxDetails is one call per mailbox. Planning stays well inside Lambda's 15 minutes
+# by asking at most this many per run; a mailbox beyond it is ordered as if small until its
+# first export measures it (an organization's first night orders its tail less well).
+MAX_SIZE_LOOKUPS_PER_PLAN = 5_000
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -59,6 +64,7 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
             "startedAt": iso(now),
             "executionArn": execution_arn,
             "maxConcurrentExports": settings.max_concurrent_exports,
+            "windowEndsAt": _window_end(settings, now),
         }
     )
 
@@ -76,6 +82,15 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
     return _state_output({"organizationId": organization_id, "runId": run_id, **run})
 
 
+class _Budget:
+    def __init__(self, amount: int):
+        self.left = amount
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
 class _Plan:
     def __init__(self):
         self.mailbox_items: list[dict] = []
@@ -89,10 +104,11 @@ def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now) -> _
     plan = _Plan()
     known = {item["entityId"]: item for item in ledger.mailboxes(organization_id)}
     last_starts, plan.other_running_job_ids = _recent_jobs(client, organization_id)
+    size_lookups = _Budget(MAX_SIZE_LOOKUPS_PER_PLAN)
 
     for entity in workmail.list_entities(client, organization_id):
         mailbox = _merge_mailbox(known.get(entity.entity_id), entity, organization_id)
-        task = _decide(settings, client, mailbox, last_starts.get(entity.entity_id), run_id, now)
+        task = _decide(settings, client, mailbox, last_starts.get(entity.entity_id), run_id, now, size_lookups)
         plan.counts["total"] += 1
         plan.counts[task["status"].lower()] += 1
         if task["status"] == "SKIPPED":
@@ -100,6 +116,19 @@ def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now) -> _
         plan.mailbox_items.append(mailbox)
         plan.task_items.append(task)
     return plan
+
+
+def _window_end(settings: Settings, now: datetime) -> str | None:
+    """The first BACKUP_WINDOW_END after the run's start, in the schedule's time zone."""
+    if not settings.backup_window_end:
+        return None
+    zone = ZoneInfo(settings.schedule_timezone)
+    local_now = now.astimezone(zone)
+    hours, minutes = (int(part) for part in settings.backup_window_end.split(":"))
+    end = local_now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    if end <= local_now:
+        end += timedelta(days=1)
+    return iso(end)
 
 
 def _check_organization(client, organization_id: str) -> None:
@@ -156,7 +185,7 @@ def _merge_mailbox(known: dict | None, entity: workmail.Entity, organization_id:
     return mailbox
 
 
-def _decide(settings, client, mailbox, workmail_last_start, run_id, now) -> dict:
+def _decide(settings, client, mailbox, workmail_last_start, run_id, now, size_lookups) -> dict:
     task = _new_task(mailbox, run_id)
     reason = workmail.skip_reason(_entity_of(mailbox))
     if reason:
@@ -171,7 +200,7 @@ def _decide(settings, client, mailbox, workmail_last_start, run_id, now) -> dict
             "reasonCategory": "exported within the last 24 hours",
         }
 
-    if mailbox["kind"] == "USER" and not mailbox.get("lastDurationSeconds"):
+    if mailbox["kind"] == "USER" and not mailbox.get("lastDurationSeconds") and size_lookups.take():
         mailbox["sizeMb"] = workmail.mailbox_size_mb(client, mailbox["organizationId"], mailbox["entityId"])
     task["expectedSeconds"] = priority.expected_seconds(mailbox)
     task["expectedFrom"] = "history" if mailbox.get("lastDurationSeconds") else "size"

@@ -209,3 +209,22 @@ def test_entity_ids_of_256_characters_still_export(local_environment):
 
         mailbox = _by_email(result)["long@example.com"]
         assert mailbox["entityId"] == long_id and mailbox["outcome"] == "EXPORTED"
+
+
+def test_no_export_starts_after_the_backup_window_and_the_rest_goes_first_next_night(local_environment):
+    with local_environment(scenario(organization(users=90)), BackupWindowEnd="02:00") as environment:
+        first_start = environment.clock.now()
+        first = environment.run_nightly()
+
+        window_end = first_start.replace(hour=2, minute=0)
+        jobs = _our_jobs(environment)
+        run = first.organizations[0].run
+        assert all(job.start < window_end for job in jobs)
+        assert run["status"] == "SUCCEEDED" and run["counts"]["deferred"] > 0
+        assert run["counts"]["exported"] == len(jobs)
+        carried_over = {m["entityId"] for m in first.organizations[0].mailboxes() if m["outcome"] != "EXPORTED"}
+
+        environment.run_nightly(_next_night(environment, first_start, 24))
+        second_night = [job for job in _our_jobs(environment) if job.start >= first_start + timedelta(hours=24)]
+        first_wave = {job.entity_id for job in second_night if job.start == min(j.start for j in second_night)}
+        assert first_wave <= carried_over and len(first_wave) == 10
