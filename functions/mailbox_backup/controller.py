@@ -5,6 +5,8 @@ starts new jobs into the free slots, and says how long to wait before the next p
 work is bounded by the number of slots (10), never by the number of mailboxes.
 """
 
+import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from mailbox_backup import inputs, naming, priority, workmail
+from mailbox_backup import clients, inputs, naming, priority, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
 from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
@@ -525,9 +527,33 @@ def _state_output(current: Pass, ticks_in_execution: int, execution_part: int) -
         "continueAsNew": continue_as_new,
     }
     if continue_as_new:
-        output["nextExecutionPart"] = execution_part + 1
-        output["nextExecutionName"] = naming.execution_name(current.organization_id, current.run_id, execution_part + 1)
+        _hand_over(current, execution_part + 1)
     return output
+
+
+def _hand_over(current: Pass, next_part: int) -> None:
+    """Continue the run in a fresh execution, long before this one nears the history limit.
+
+    The name is derived from the run and the part, so a retried pass that already started
+    the next execution finds it there instead of starting a second one.
+    """
+    name = naming.execution_name(current.organization_id, current.run_id, next_part)
+    execution_input = {
+        "organizationId": current.organization_id,
+        "runId": current.run_id,
+        "resume": True,
+        "ticksInExecution": 0,
+        "executionPart": next_part,
+    }
+    stepfunctions = clients.stepfunctions()
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=os.environ["ORGANIZATION_STATE_MACHINE_ARN"], name=name, input=json.dumps(execution_input)
+        )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        logger.info("Next execution already started", extra={"execution_name": name})
+        return
+    logger.info("Run handed over to a fresh execution", extra={"execution_name": name})
 
 
 def _wait_seconds(current: Pass, next_deferred: dict | None) -> int:

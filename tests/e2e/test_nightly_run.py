@@ -74,3 +74,24 @@ def test_a_second_run_right_after_the_first_exports_nothing_and_says_why(local_e
         assert set(_outcomes(second).values()) == {"SKIPPED"}
         assert all("24 hours" in mailbox["reason"] for mailbox in second.organizations[0].mailboxes())
         assert second.organizations[0].run["status"] == "SUCCEEDED"
+
+
+def test_a_long_run_continues_in_fresh_executions_and_still_exports_everything_once(local_environment):
+    with local_environment(scenario(organization(users=25))) as environment:
+        # A handful of passes per execution instead of a thousand, to reach the hand-over quickly.
+        controller = environment.stack.function("ControllerFunction").name
+        lambdas = boto3.client("lambda")
+        variables = lambdas.get_function_configuration(FunctionName=controller)["Environment"]["Variables"]
+        lambdas.update_function_configuration(
+            FunctionName=controller,
+            Environment={"Variables": {**{k: str(v) for k, v in variables.items()}, "TICKS_PER_EXECUTION": "3"}},
+        )
+
+        result = environment.run_nightly()
+
+        parts = [item for item in result.executions if item["name"].startswith(ORG)]
+        assert len(parts) >= 3
+        assert {item["status"] for item in parts} == {"SUCCEEDED"}
+        assert _outcomes(result) and set(_outcomes(result).values()) == {"EXPORTED"}
+        jobs = [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
+        assert len(jobs) == len({job.entity_id for job in jobs}) == 25
