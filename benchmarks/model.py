@@ -52,7 +52,7 @@ def this_design(plan: list[tuple[float, float, float]], calibration: Calibration
     """The controller loop: wake at the earliest expected end, ask only about the jobs that may have ended."""
     queue = list(plan)
     queue.reverse()
-    running: list[list[float]] = []  # [true end, expected end, start, size]
+    running: list[list[float]] = []  # [true end, expected end, start, size, last check]
     jobs: list[Job] = []
     now, passes, describes = 0.0, 0, 0
     measured_seconds, measured_mb = 0.0, 0.0
@@ -60,21 +60,23 @@ def this_design(plan: list[tuple[float, float, float]], calibration: Calibration
     while queue or running:
         passes += 1
         for job in list(running):
-            if job[1] <= now + FINISH_SLACK:
+            recheck_after = max(MAX_POLL, (job[1] - job[4]) / 2)
+            if job[1] <= now + FINISH_SLACK or now - job[4] >= recheck_after:
                 describes += 1
+                job[4] = now
                 if job[0] <= now:
                     running.remove(job)
                     jobs.append(Job(job[2], job[0]))
                     measured_seconds += job[0] - job[2] - priority.DEFAULT_FIXED_SECONDS
                     measured_mb += job[3]
-                else:
-                    job[1] = job[0]  # linear progress makes the re-estimate exact
+                elif (now - job[2]) / (job[0] - job[2]) >= 0.05:
+                    job[1] = job[0]  # linear progress makes the re-estimate exact once reported
         while queue and len(running) < SLOTS:
             duration, expected, size = queue.pop()
             if measured_mb >= MIN_MEASURED_MB:
                 # As the controller does: estimates from size use the rate measured so far.
                 expected = priority.DEFAULT_FIXED_SECONDS + size * max(measured_seconds, 1) / measured_mb
-            running.append([now + duration, now + expected, now, size])
+            running.append([now + duration, now + expected, now, size, now])
         if not running:
             break
         wake = min(job[1] for job in running) + FINISH_SLACK

@@ -149,14 +149,20 @@ def _reconcile(current: Pass, task: dict) -> None:
 
 
 def _is_due(current: Pass, task: dict) -> bool:
-    """Whether a running job may have ended: its expected end has come, or it was not checked for long."""
+    """Whether a running job may have ended: its expected end has come, or it was not checked for long.
+
+    "Long" is half the time that was left at the last check (at least MaxPollSeconds): a job
+    that ends far earlier than estimated is noticed within half its estimate, and a long one
+    is asked about a handful of times rather than every few minutes.
+    """
     if not task.get("expectedEndAt"):
         return True
     checked = parse_iso(task.get("checkedAt") or task["startedAt"])
-    unchecked_for = (current.now - checked).total_seconds()
-    return parse_iso(task["expectedEndAt"]) <= current.now + FINISH_SLACK or (
-        unchecked_for >= current.settings.max_poll_seconds
-    )
+    expected_end = parse_iso(task["expectedEndAt"])
+    if expected_end <= current.now + FINISH_SLACK:
+        return True
+    recheck_after = max(current.settings.max_poll_seconds, (expected_end - checked).total_seconds() / 2)
+    return (current.now - checked).total_seconds() >= recheck_after
 
 
 def _expected_end(job: dict, task: dict, now: datetime) -> datetime:
