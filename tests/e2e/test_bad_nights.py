@@ -1,5 +1,6 @@
 """A backup tool earns trust on its worst night: limits, faults, crashes and repeats."""
 
+import json
 from datetime import datetime, timedelta
 
 from mailbox_backup.ledger import parse_iso
@@ -228,3 +229,21 @@ def test_no_export_starts_after_the_backup_window_and_the_rest_goes_first_next_n
         second_night = [job for job in _our_jobs(environment) if job.start >= first_start + timedelta(hours=24)]
         first_wave = {job.entity_id for job in second_night if job.start == min(j.start for j in second_night)}
         assert first_wave <= carried_over and len(first_wave) == 10
+
+
+def test_two_deliveries_of_the_same_night_a_second_apart_give_one_run(local_environment):
+    with local_environment(scenario(organization(users=8))) as environment:
+        night = environment.clock.now()
+        nightly = environment.stack.outputs["NightlyStateMachineArn"]
+        delivery = json.dumps({"organizationIds": [ORG], "scheduledTime": night.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+        for attempt in (1, 2):
+            environment.stepfunctions.start_execution(
+                stateMachineArn=nightly, name=f"delivery-{attempt}", input=delivery
+            )
+        result = environment.run_nightly(night)
+
+        assert len(_our_jobs(environment)) == 8
+        assert result.organizations[0].run["counts"]["exported"] == 8
+        organization_runs = [item for item in environment.executions() if item["name"].startswith(ORG)]
+        assert len(organization_runs) == 1
