@@ -64,9 +64,7 @@ class Pass:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    organization_id = inputs.organization_id(event)
-    run_id = inputs.run_id(event)
-    logger.append_keys(organization_id=organization_id, run_id=run_id)
+    organization_id, run_id = inputs.run_of(event)
     settings = load_settings()
 
     output = run_pass(

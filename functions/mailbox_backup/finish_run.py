@@ -27,9 +27,7 @@ OUTCOME_COUNTERS = {"EXPORTED": "exported", "FAILED": "failed", "SKIPPED": "skip
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    organization_id = inputs.organization_id(event)
-    run_id = inputs.run_id(event)
-    logger.append_keys(organization_id=organization_id, run_id=run_id)
+    organization_id, run_id = inputs.run_of(event)
     ledger = Ledger(load_settings().ledger_table)
 
     result = finish_run(ledger, organization_id, run_id, _error_text(event))

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from mailbox_backup.errors import InvalidInputError
 from mailbox_backup.naming import is_valid_run_id
+from mailbox_backup.observability import logger
 
 ORGANIZATION_ID = re.compile(r"^m-[0-9a-f]{32}$")
 
@@ -34,3 +35,10 @@ def timestamp(event: dict, field: str) -> datetime:
     if parsed.tzinfo is None:
         raise InvalidInputError(f"{field} must include a time zone (end it with Z for UTC), got {value!r}.")
     return parsed
+
+
+def run_of(event: dict) -> tuple[str, str]:
+    """The organization and run an event is about, checked, and named on every log line from here on."""
+    ids = organization_id(event), run_id(event)
+    logger.append_keys(organization_id=ids[0], run_id=ids[1])
+    return ids

@@ -36,9 +36,7 @@ MAX_SIZE_LOOKUPS_PER_PLAN = 5_000
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    organization_id = inputs.organization_id(event)
-    run_id = inputs.run_id(event)
-    logger.append_keys(organization_id=organization_id, run_id=run_id)
+    organization_id, run_id = inputs.run_of(event)
     return plan_run(load_settings(), organization_id, run_id, event.get("executionArn"))
 
 
