@@ -243,7 +243,7 @@ def _count_failure(current: Pass, error_text: str) -> None:
     if current.failure_streak >= CONFIGURATION_FAILURE_STREAK and _CONFIGURATION_HINTS.search(error_text):
         _save_failure_streak(current, {})
         raise ConfigurationError(
-            f"{current.failure_streak} exports in a row failed with the same error: {error_text}. "
+            f"{current.failure_streak} exports in a row failed with the same error: {error_text.rstrip('.')}. "
             "This points at the export configuration, not at the mailboxes: check that the export role "
             "trusts export.workmail.amazonaws.com and may write to the bucket, that the bucket exists in the "
             "organization's region, and that the KMS key is enabled (workmail-backup doctor checks all three). "
@@ -487,8 +487,14 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
         # No recent job explains the refusal; try again on the next pass.
         return
     not_before = last_start + EXPORT_INTERVAL + CLOCK_MARGIN
-    key = f"WAIT#{iso(not_before)}#{task['entityId']}"
     reason = f"exported by someone else at {iso(last_start)}; allowed again at {iso(not_before)}"
+    if not_before > current.now + timedelta(hours=current.settings.defer_horizon_hours):
+        # As when planning: a window that opens this far ahead is the next run's business.
+        fields = {"status": "SKIPPED", "reason": reason, "reasonCategory": "exported within the last 24 hours"}
+        _close_task(current, task, {**fields, "endedAt": iso(current.now)})
+        current.counters["skipped"] += 1
+        return
+    key = f"WAIT#{iso(not_before)}#{task['entityId']}"
     current.ledger.update_task(
         task,
         {

@@ -3,6 +3,8 @@
 import json
 from datetime import datetime, timedelta
 
+import pytest
+
 from mailbox_backup.ledger import parse_iso
 from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
 
@@ -137,18 +139,19 @@ def test_failed_and_cancelled_jobs_are_recorded_with_the_error_and_go_first_next
         assert {failed["user013@example.com"]["entityId"], failed["user014@example.com"]["entityId"]} <= first_wave
 
 
-def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_environment):
+@pytest.mark.parametrize(
+    ("problem", "named"), [("role_not_trusted", "role"), ("key_disabled", "key"), ("bucket_missing", "bucket")]
+)
+def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_environment, problem, named):
     definition = scenario(organization(users=25))
     # Broken after planning, so that no check before the run can catch it: the exports must.
-    definition["environment_faults"] = {
-        "export_configuration": [{"problem": "role_not_trusted", "when": "after_planning"}]
-    }
+    definition["environment_faults"] = {"export_configuration": [{"problem": problem, "when": "after_planning"}]}
     with local_environment(definition) as environment:
         result = environment.run_nightly()
 
         run = result.organizations[0].run
         assert run["status"] == "FAILED"
-        assert "export configuration" in run["error"] and "role" in run["error"]
+        assert "export configuration" in run["error"] and named in run["error"].split(": ", 2)[2].split(". This points")[0].lower()
         assert run["counts"]["failed"] == 3
         assert len(_our_jobs(environment)) < 15
 
@@ -247,3 +250,15 @@ def test_two_deliveries_of_the_same_night_a_second_apart_give_one_run(local_envi
         assert result.organizations[0].run["counts"]["exported"] == 8
         organization_runs = [item for item in environment.executions() if item["name"].startswith(ORG)]
         assert len(organization_runs) == 1
+
+
+def test_a_mailbox_someone_else_exports_during_the_run_is_skipped_not_kept_for_a_day(local_environment):
+    # user007 has one of the smallest mailboxes, so it is still queued when the other job starts.
+    jobs = [{"entity": "user007", "started": "+5m", "duration": "10m", "by": "admin-script"}]
+    with local_environment(scenario(organization(users=12, jobs=jobs)), MaxConcurrentExports="5") as environment:
+        result = environment.run_nightly()
+
+        mailbox = _by_email(result)["user007@example.com"]
+        assert mailbox["outcome"] == "SKIPPED" and "someone else" in mailbox["reason"]
+        assert result.simulated_end - result.simulated_start < timedelta(hours=6)
+        assert result.organizations[0].run["counts"]["exported"] == 11

@@ -142,4 +142,5 @@ def _break_export_configuration(problems: list[str], outputs: dict[str, str]) ->
     if "bucket_missing" in problems:
         boto3.client("s3").delete_bucket(Bucket=outputs["ExportBucketName"])
     if "key_disabled" in problems:
-        boto3.client("kms").disable_key(KeyId=outputs["KmsKeyArn"])
+        # moto finds keys by id only, not by ARN.
+        boto3.client("kms").disable_key(KeyId=outputs["KmsKeyArn"].rsplit("/", 1)[-1])
