@@ -30,13 +30,15 @@ def handler(event: dict, context: LambdaContext) -> dict:
     organization_id, run_id = inputs.run_of(event)
     ledger = Ledger(load_settings().ledger_table)
 
-    result = finish_run(ledger, organization_id, run_id, _error_text(event))
+    result = finish_run(ledger, organization_id, run_id, _error_text(event), event.get("executionArn"))
 
     report_run(ledger, metrics, organization_id, run_id)
     return result
 
 
-def finish_run(ledger: Ledger, organization_id: str, run_id: str, error: str | None = None) -> dict:
+def finish_run(
+    ledger: Ledger, organization_id: str, run_id: str, error: str | None = None, execution_arn: str | None = None
+) -> dict:
     summary = _summarize(ledger, organization_id, run_id)
     run = ledger.get_run(organization_id, run_id)
     status = "FAILED" if error else "SUCCEEDED"
@@ -50,7 +52,14 @@ def finish_run(ledger: Ledger, organization_id: str, run_id: str, error: str | N
     }
     if run is None:
         # The run failed before it was planned; record it so that the failure is visible.
-        ledger.create_run({"organizationId": organization_id, "runId": run_id, "startedAt": fields["endedAt"]})
+        ledger.create_run(
+            {
+                "organizationId": organization_id,
+                "runId": run_id,
+                "startedAt": fields["endedAt"],
+                "executionArn": execution_arn,
+            }
+        )
     ledger.update_run(organization_id, run_id, fields)
     logger.info("Run finished", extra={"status": status, "counts": dict(summary.counts), "error": error})
     return {
@@ -80,8 +89,11 @@ def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
         status = task.get("status")
         if status in OUTCOME_COUNTERS:
             summary.counts[OUTCOME_COUNTERS[status]] += 1
+        elif status in ("STARTING", "RUNNING"):
+            # A run stopped early leaves its started jobs running; WorkMail finishes them.
+            summary.counts["running"] += 1
         else:
-            # Still queued, deferred or running when the run ended: carried to the next run.
+            # Still queued or deferred when the run ended: carried to the next run.
             summary.counts["deferred"] += 1
         if status == "SKIPPED":
             summary.skip_reasons[task.get("reasonCategory") or task.get("reason", "unknown")] += 1

@@ -11,6 +11,7 @@ from typing import Annotated
 import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
+from rich.markup import escape
 from rich.table import Table
 
 from mailbox_backup import clients
@@ -39,13 +40,13 @@ def doctor(
         configuration, organization_ids = read_stack(stack)
         results = {org: run_checks(default_clients(), org, configuration) for org in organization or organization_ids}
     except (ClientError, BotoCoreError) as error:
-        errors.print(f"[red]Cannot check stack {stack}:[/red] {error}")
+        errors.print(f"[red]Cannot check stack {escape(str(stack))}:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(UNANSWERED) from None
 
     console.print(results_table(results))
     failed = [result for checks in results.values() for result in checks if not result.passed]
     if failed:
-        errors.print(f"[red]{len(failed)} check(s) failed;[/red] fix them before the next run.")
+        errors.print(f"[red]{len(failed)} check(s) failed;[/red] fix them before the next run.", soft_wrap=True)
     raise typer.Exit(FAILED if failed else 0)
 
 

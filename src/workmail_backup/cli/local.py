@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from workmail_backup.cli.app import console, errors, local_app
 
@@ -33,10 +34,15 @@ def local_run(
     try:
         loaded = load_scenario(scenario)
     except (ScenarioError, OSError) as error:
-        errors.print(f"[red]Scenario {scenario} cannot be used:[/red] {error}")
+        errors.print(
+            f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {escape(str(error))}", soft_wrap=True
+        )
         raise typer.Exit(2) from None
     if not template.is_file():
-        errors.print(f"[red]Template {template} not found;[/red] run from the project folder or pass --template.")
+        errors.print(
+            f"[red]Template {escape(str(template))} not found;[/red] run from the project folder or pass --template.",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
 
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
@@ -50,7 +56,7 @@ def local_run(
             if state_dir is not None:
                 saved = save_state(environment, state_dir)
     except LocalRunError as error:
-        errors.print(f"[red]The local run failed:[/red] {error}")
+        errors.print(f"[red]The local run failed:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
     if as_json:

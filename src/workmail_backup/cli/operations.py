@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 
 from workmail_backup.cli import views
 from workmail_backup.cli.app import app, console, errors
@@ -71,13 +72,13 @@ def answering(
                 backend = connect_deployed(stack, table, state_machine, region, profile)
             yield backend
         except actions.RunRefusedError as refusal:
-            errors.print(f"[yellow]Not started:[/yellow] {refusal}", soft_wrap=True)
+            errors.print(f"[yellow]Not started:[/yellow] {escape(str(refusal))}", soft_wrap=True)
             raise typer.Exit(UNHEALTHY) from None
         except OperationsError as error:
-            errors.print(f"[red]Error:[/red] {error}", soft_wrap=True)
+            errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(UNANSWERED) from None
         except AWS_ERRORS as error:
-            errors.print(f"[red]AWS error:[/red] {error}", soft_wrap=True)
+            errors.print(f"[red]AWS error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(UNANSWERED) from None
 
 

@@ -6,10 +6,12 @@ nightly state machine with simulated time.
 """
 
 import json
+import logging
 import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -143,6 +145,11 @@ class LocalEnvironment:
         return self
 
     def _start_services(self) -> None:
+        # moto's interpreter logs every absent optional path ($.resume) and every Fail state at
+        # ERROR level; the run's own outcome is reported from the ledger instead.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        # A pass that starts and finishes nothing has no metric to publish; that is no news.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._route_handler_logs()
         self.clock = SimulatedClock(self.scenario.start, self._running_executions)
         handler_clock.use_source(self.clock.now)

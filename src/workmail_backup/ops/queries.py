@@ -134,7 +134,9 @@ def _detail(backend: Backend, run: dict) -> dict:
     view["mailboxes"] = [_job_line(task) for task in backend.ledger.tasks(run["organizationId"], run["runId"])]
     view["mailboxes"].sort(key=lambda line: (line["outcome"] != "FAILED", line["email"] or line["entityId"]))
     went_wrong = view["status"] == "FAILED" or (view["execution"] or {}).get("status") in FINISHED_EXECUTION_PROBLEMS
-    view["executionFailures"] = backend.executions.failures(run["executionArn"]) if went_wrong else []
+    view["executionFailures"] = (
+        backend.executions.failures(run["executionArn"]) if went_wrong and run.get("executionArn") else []
+    )
     view["healthy"] = view["status"] != "FAILED" and not view["counts"]["failed"]
     return view
 

@@ -69,8 +69,12 @@ TimeValue = Annotated[str | int | float | datetime, AfterValidator(check_time)]
 DurationValue = Annotated[str | int | float, AfterValidator(_check_duration)]
 
 
+# WorkMail's largest mailbox: 50 GB, a limit that cannot be raised.
+MAX_MAILBOX_MB = 51_200
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", allow_inf_nan=False)
 
 
 class ExportSpeed(_Strict):
@@ -88,7 +92,7 @@ class _Mailbox(_Strict):
     name: str
     email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
     state: EntityState = "ENABLED"
-    mailbox_mb: float = Field(0, ge=0)
+    mailbox_mb: float = Field(0, ge=0, le=MAX_MAILBOX_MB)
     quota_mb: int = Field(DEFAULT_QUOTA_MB, ge=1)
     export_minutes: float | None = Field(None, ge=0)
 
@@ -117,8 +121,8 @@ class GenerateUsers(_Strict):
     count: int = Field(ge=0, le=100_000)
     seed: int = 0
     domain: str | None = Field(None, pattern=r"^[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$")
-    median_mb: float = Field(300, gt=0)
-    max_mb: float = Field(20_000, gt=0)
+    median_mb: float = Field(300, gt=0, le=MAX_MAILBOX_MB)
+    max_mb: float = Field(20_000, gt=0, le=MAX_MAILBOX_MB)
     min_mb: float = Field(1, ge=0)
     spread: float = Field(1.3, ge=0, le=5)
     disabled: int = Field(0, ge=0)
