@@ -101,9 +101,7 @@ def test_the_export_log_describes_the_archive(running, aws):
     running.clock.advance(minutes=11)
     describe(running, job_id)
 
-    archive_bytes = aws.s3.get_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.zip")[
-        "Body"
-    ].read()
+    archive_bytes = aws.s3.get_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.zip")["Body"].read()
     log_object = aws.s3.get_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.log")
     log = json.loads(log_object["Body"].read())
     archive = zipfile.ZipFile(io.BytesIO(archive_bytes))
@@ -165,9 +163,7 @@ def test_a_role_limited_to_another_account_fails_and_one_limited_to_this_one_suc
     )["Role"]["Arn"]
     here = aws.iam.create_role(
         RoleName="ThisOrganization",
-        AssumeRolePolicyDocument=trust_policy(
-            ArnLike={"aws:SourceArn": f"arn:aws:workmail:*:*:organization/{ORG}"}
-        ),
+        AssumeRolePolicyDocument=trust_policy(ArnLike={"aws:SourceArn": f"arn:aws:workmail:*:*:organization/{ORG}"}),
     )["Role"]["Arn"]
     failing, working = (
         start(running, aws, "bob", RoleArn=elsewhere),
@@ -349,12 +345,24 @@ def test_a_job_someone_else_starts_later_in_the_night_appears_then(emulator_for,
     )
 
     before = started.client.list_mailbox_export_jobs(OrganizationId=ORG)["Jobs"]
-    start(started, aws, "bob", token="before-them")
+    start(started, aws, "alice", token="before-them")
     started.clock.advance(hours=1)
     after = started.client.list_mailbox_export_jobs(OrganizationId=ORG)["Jobs"]
 
     assert before == []
     assert [job["State"] for job in after] == ["RUNNING", "COMPLETED"]
+
+
+def test_a_later_job_someone_else_starts_on_a_mailbox_exported_an_hour_before_is_refused(emulator_for, aws):
+    started = emulator_for(
+        scenario(organization(jobs=[{"entity": "bob", "started": "+1h", "duration": "30m", "by": "admin-script"}]))
+    )
+
+    start(started, aws, "bob", token="before-them")
+    started.clock.advance(hours=1)
+    after = started.client.list_mailbox_export_jobs(OrganizationId=ORG)["Jobs"]
+
+    assert [job["State"] for job in after] == ["COMPLETED"]
 
 
 # Idempotency and cancellation
@@ -452,9 +460,7 @@ def test_list_pages_hold_100_jobs_newest_first_and_survive_new_jobs(emulator_for
 
 
 def test_list_with_a_forged_token_is_refused(running):
-    error = refusal(
-        lambda: running.client.list_mailbox_export_jobs(OrganizationId=ORG, NextToken="eyJvcCI6IngifQ==")
-    )
+    error = refusal(lambda: running.client.list_mailbox_export_jobs(OrganizationId=ORG, NextToken="eyJvcCI6IngifQ=="))
 
     assert error.response["Error"]["Code"] == "InvalidParameterException"
 
@@ -466,10 +472,7 @@ def test_listing_a_finished_job_delivers_its_output(running, aws):
     listed = running.client.list_mailbox_export_jobs(OrganizationId=ORG)["Jobs"]
 
     assert [(job["JobId"], job["State"]) for job in listed] == [(job_id, "COMPLETED")]
-    assert (
-        aws.s3.head_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.zip")["SSEKMSKeyId"]
-        == aws.key_arn
-    )
+    assert aws.s3.head_object(Bucket=aws.bucket, Key=f"nightly/2026-12-03/{job_id}.zip")["SSEKMSKeyId"] == aws.key_arn
 
 
 def test_a_job_that_will_fail_shows_no_error_while_it_runs(emulator_for, aws, clock):

@@ -55,6 +55,11 @@ def local_run(
                     result = environment.run_nightly(on_progress=progress.update)
             if state_dir is not None:
                 saved = save_state(environment, state_dir)
+    except ScenarioError as error:
+        # Some problems show only once the organizations are built, e.g. more than ten jobs at the start.
+        problem = escape(str(error))
+        errors.print(f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {problem}", soft_wrap=True)
+        raise typer.Exit(2) from None
     except LocalRunError as error:
         errors.print(f"[red]The local run failed:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 
 from .durations import parse_duration
 from .population import job_id
-from .scenario import JobSpec, OrganizationSpec, ResourceSpec, Scenario, UserSpec
+from .scenario import JobSpec, OrganizationSpec, ResourceSpec, Scenario, ScenarioError, UserSpec
+
+# WorkMail's two export limits: jobs running at once per organization, and time between two
+# exports of one mailbox (counted from the previous job's start).
+MAX_RUNNING_JOBS = 10
+EXPORT_INTERVAL = timedelta(hours=24)
 
 EXPORT_SERVICE = "export.workmail.amazonaws.com"
 LIST_WINDOW = timedelta(days=7)
@@ -120,6 +125,9 @@ class Organization:
     jobs: list[ExportJob] = field(default_factory=list)
     _jobs_by_id: dict[str, ExportJob] = field(default_factory=dict)
     _jobs_by_token: dict[str, ExportJob] = field(default_factory=dict)
+    # Jobs someone else will try to start later in the night; WorkMail's limits decide at their start.
+    _pending: list[ExportJob] = field(default_factory=list)
+    refused_jobs: list[ExportJob] = field(default_factory=list)
     _lookup: dict[str, Mailbox] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,8 +147,32 @@ class Organization:
         if job.client_token is not None:
             self._jobs_by_token[job.client_token] = job
 
+    def add_later_job(self, job: ExportJob) -> None:
+        """A job someone else tries to start at ``job.start``: it runs only if the limits allow it then."""
+        self._pending.append(job)
+        self._pending.sort(key=lambda item: (item.start, item.job_id))
+
+    def admit(self, now: datetime) -> None:
+        """Decide, in start order, on the later jobs whose start has come.
+
+        Each is judged as WorkMail would have judged its start: refused when ten jobs were
+        running then, or when the mailbox had an export started in the 24 hours before.
+        """
+        while self._pending and self._pending[0].start <= now:
+            job = self._pending.pop(0)
+            running = sum(1 for other in self.jobs if other.is_running_at(job.start))
+            recent = any(
+                other.entity_id == job.entity_id and job.start - EXPORT_INTERVAL < other.start <= job.start
+                for other in self.jobs
+            )
+            if running >= MAX_RUNNING_JOBS or recent:
+                self.refused_jobs.append(job)
+            else:
+                self.add_job(job)
+
     def job(self, job_id_: str, now: datetime) -> ExportJob | None:
         """The job with this id, if it has started by ``now``."""
+        self.admit(now)
         job = self._jobs_by_id.get(job_id_)
         return job if job is not None and job.start <= now else None
 
@@ -150,10 +182,12 @@ class Organization:
 
     def started_jobs(self, now: datetime) -> list[ExportJob]:
         """Jobs that have started by ``now`` (scenario jobs may start later in the night)."""
+        self.admit(now)
         return [job for job in self.jobs if job.start <= now]
 
     def running_count(self, now: datetime) -> int:
         """How many jobs occupy a slot at ``now``, whoever started them."""
+        self.admit(now)
         return sum(1 for job in self.jobs if job.is_running_at(now))
 
     def latest_job_for(self, entity_id: str, now: datetime) -> ExportJob | None:
@@ -185,9 +219,26 @@ def build_organizations(scenario: Scenario) -> dict[str, Organization]:
         organization = _organization(scenario, spec)
         _apply_entity_changes(scenario, spec, organization)
         for index, job_spec in enumerate(spec.jobs):
-            organization.add_job(_scenario_job(scenario, spec, organization, index, job_spec))
+            job = _scenario_job(scenario, spec, organization, index, job_spec)
+            if job.start > scenario.start:
+                organization.add_later_job(job)
+            else:
+                organization.add_job(job)
+        _check_running_at_start(scenario, spec, organization)
         organizations[spec.id] = organization
     return organizations
+
+
+def _check_running_at_start(scenario: Scenario, spec: OrganizationSpec, organization: Organization) -> None:
+    running = organization.running_count(scenario.start)
+    if running > MAX_RUNNING_JOBS:
+        index = scenario.organizations.index(spec)
+        raise ScenarioError(
+            [
+                f"organizations[{index}].jobs: {running} jobs run at the scenario's start, but WorkMail runs "
+                f"at most {MAX_RUNNING_JOBS} per organization; shorten or move some of them"
+            ]
+        )
 
 
 def _organization(scenario: Scenario, spec: OrganizationSpec) -> Organization:

@@ -13,14 +13,20 @@ from typing import Any
 from .errors import ServiceError, entity_state, invalid_parameter, limit_exceeded, not_found
 from .export_output import ExportContext, export_problem, s3_path, write_export
 from .faults import FaultPlan
-from .organization import LIST_WINDOW, ExportJob, Mailbox, Organization, build_organizations
+from .organization import (
+    EXPORT_INTERVAL,
+    LIST_WINDOW,
+    MAX_RUNNING_JOBS,
+    ExportJob,
+    Mailbox,
+    Organization,
+    build_organizations,
+)
 from .pagination import make_token, read_token
 from .population import job_id
 from .scenario import Scenario
 from .validation import RequestValidator, validation_message
 
-MAX_RUNNING_JOBS = 10
-EXPORT_INTERVAL = timedelta(hours=24)
 PAGE_SIZE = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
