@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 
 from benchmarks.measure import Job, Measurement, lower_bound_seconds, seconds_between, utilization_while_queued
-from mailbox_backup import naming
+from mailbox_backup import clients, naming
 from workmail_backup.local.emulator import load_scenario
 from workmail_backup.local.runner import PROJECT_ROOT, LocalEnvironment
 
@@ -124,7 +124,8 @@ def _dynamodb_counter():
         elif model.name in ("GetItem", "Query"):
             counts["reads"] += 1
 
-    events = boto3._get_default_session()._session.get_component("event_emitter")
+    # The handlers share one cached DynamoDB client (mailbox_backup.clients); count on it.
+    events = clients.dynamodb().meta.client.meta.events
     events.register("before-call.dynamodb", count, unique_id="benchmark-dynamodb-counter")
     try:
         yield counts
