@@ -225,3 +225,11 @@ def test_the_faults_scenario_loads():
 
     faults = loaded.organizations[0].faults
     assert len(faults.errors) == 3 and len(faults.job_outcomes) == 3 and len(faults.entity_changes) == 1
+
+
+def test_a_region_without_workmail_is_refused_with_the_ones_that_have_it():
+    definition = scenario()
+    definition["region"] = "eu-central-1"
+
+    with pytest.raises(ScenarioError, match="region: must be one of 'us-east-1', 'us-west-2' or 'eu-west-1'"):
+        load_scenario(definition)

@@ -27,7 +27,7 @@ ORGANIZATION_ID = re.compile(r"m-[0-9a-f]{32}")
 def doctor(
     stack: Annotated[str, typer.Option("--stack", envvar="WORKMAIL_BACKUP_STACK", help="Deployed stack name.")],
     organization: Annotated[
-        list[str] | None, typer.Option("--organization", help="Check only this organization (repeatable).")
+        list[str] | None, typer.Option("--org", "--organization", help="Check only this organization (repeatable).")
     ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the stack and organizations.")] = None,
 ) -> None:

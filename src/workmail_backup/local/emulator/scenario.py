@@ -291,7 +291,8 @@ class Scenario(_Strict):
     """A whole scenario: when the run starts, where, how fast exports go, and the organizations."""
 
     start: datetime
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    # The only regions with the WorkMail API.
+    region: Literal["us-east-1", "us-west-2", "eu-west-1"] = "us-east-1"
     account_id: str = Field("123456789012", pattern=r"^\d{12}$")
     export_speed: ExportSpeed = ExportSpeed()
     organizations: list[OrganizationSpec] = Field(min_length=1)
