@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from benchmarks.measure import SLOTS, Job, Measurement, lower_bound_seconds, utilization_while_queued
 from mailbox_backup import priority
-from mailbox_backup.controller import MIN_MEASURED_MB
+from mailbox_backup.controller import LONG_JOB_SECONDS, MIN_MEASURED_MB
 
 POLL_SECONDS = 300  # the baselines' fixed poll interval
 SLOTS_FULL_RETRY_SECONDS = 60
@@ -60,7 +60,8 @@ def this_design(plan: list[tuple[float, float, float]], calibration: Calibration
     while queue or running:
         passes += 1
         for job in list(running):
-            recheck_after = max(MAX_POLL, (job[1] - job[4]) / 2)
+            left_at_check = job[1] - job[4]
+            recheck_after = max(MAX_POLL, left_at_check / 2) if left_at_check > LONG_JOB_SECONDS else math.inf
             if job[1] <= now + FINISH_SLACK or now - job[4] >= recheck_after:
                 describes += 1
                 job[4] = now

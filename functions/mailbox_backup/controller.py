@@ -26,6 +26,8 @@ from mailbox_backup.verification import verify_export
 
 # Below this many measured megabytes, the default export rate is a better guess.
 MIN_MEASURED_MB = 500
+# A job expected to run longer than this is checked on the way, not only at its expected end.
+LONG_JOB_SECONDS = 2 * 3600
 # Look again shortly after a job is expected to end, so it has ended when we look.
 FINISH_SLACK = timedelta(seconds=5)
 GONE_ERRORS = ("EntityNotFoundException", "EntityStateException")
@@ -147,11 +149,11 @@ def _reconcile(current: Pass, task: dict) -> None:
 
 
 def _is_due(current: Pass, task: dict) -> bool:
-    """Whether a running job may have ended: its expected end has come, or it was not checked for long.
+    """Whether a running job may have ended: its expected end has come, or a long job was not checked for long.
 
-    "Long" is half the time that was left at the last check (at least MaxPollSeconds): a job
-    that ends far earlier than estimated is noticed within half its estimate, and a long one
-    is asked about a handful of times rather than every few minutes.
+    A job expected to run for hours is asked about again after half the time that was left
+    at its last check (at least MaxPollSeconds), so that one ending far earlier than
+    estimated does not hold its slot for hours; a short one is asked about at its expected end.
     """
     if not task.get("expectedEndAt"):
         return True
@@ -159,7 +161,10 @@ def _is_due(current: Pass, task: dict) -> bool:
     expected_end = parse_iso(task["expectedEndAt"])
     if expected_end <= current.now + FINISH_SLACK:
         return True
-    recheck_after = max(current.settings.max_poll_seconds, (expected_end - checked).total_seconds() / 2)
+    left_at_check = (expected_end - checked).total_seconds()
+    if left_at_check <= LONG_JOB_SECONDS:
+        return False
+    recheck_after = max(current.settings.max_poll_seconds, left_at_check / 2)
     return (current.now - checked).total_seconds() >= recheck_after
 
 
