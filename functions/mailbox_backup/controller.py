@@ -499,18 +499,7 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
         _close_task(current, task, {**fields, "endedAt": iso(current.now)})
         current.counters["skipped"] += 1
         return
-    key = f"WAIT#{iso(not_before)}#{task['entityId']}"
-    current.ledger.update_task(
-        task,
-        {
-            "status": "DEFERRED",
-            "notBefore": iso(not_before),
-            "reason": reason,
-            "GSI1PK": task["queuePartition"],
-            "GSI1SK": key,
-            "queueSortKey": key,
-        },
-    )
+    current.ledger.update_task(task, priority.deferred_fields(task, iso(not_before), reason))
     current.counters["deferred"] += 1
 
 

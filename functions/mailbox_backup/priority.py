@@ -35,3 +35,16 @@ def queue_sort_key(mailbox: dict, expected: int) -> str:
 
 def deferred_sort_key(not_before: str, entity_id: str) -> str:
     return f"WAIT#{not_before}#{entity_id}"
+
+
+def deferred_fields(task: dict, not_before: str, reason: str) -> dict:
+    """What puts a task in the deferred lane until WorkMail's 24-hour window opens."""
+    key = deferred_sort_key(not_before, task["entityId"])
+    return {
+        "status": "DEFERRED",
+        "notBefore": not_before,
+        "reason": reason,
+        "GSI1PK": task["queuePartition"],
+        "GSI1SK": key,
+        "queueSortKey": key,
+    }

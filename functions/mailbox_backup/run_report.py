@@ -83,15 +83,7 @@ def where_to_look(organization_id: str, run_id: str, table_name: str) -> list[st
 
 
 def _skip_reason(mailbox: dict) -> str | None:
-    entity = workmail.Entity(
-        entity_id=mailbox["entityId"],
-        name=mailbox.get("name", ""),
-        email=mailbox.get("email", ""),
-        kind=mailbox.get("kind", "USER"),
-        state=mailbox.get("state", ""),
-        role=mailbox.get("role", ""),
-    )
-    return workmail.skip_reason(entity)
+    return workmail.skip_reason(workmail.Entity.from_mailbox_item(mailbox))
 
 
 def _overdue_after() -> timedelta:

@@ -185,7 +185,7 @@ def _merge_mailbox(known: dict | None, entity: workmail.Entity, organization_id:
 
 def _decide(settings, client, mailbox, workmail_last_start, run_id, now, size_lookups) -> dict:
     task = _new_task(mailbox, run_id)
-    reason = workmail.skip_reason(_entity_of(mailbox))
+    reason = workmail.skip_reason(workmail.Entity.from_mailbox_item(mailbox))
     if reason:
         return {**task, "status": "SKIPPED", "reason": reason}
 
@@ -206,17 +206,8 @@ def _decide(settings, client, mailbox, workmail_last_start, run_id, now, size_lo
     task["previouslyExported"] = bool(mailbox.get("lastSuccessAt"))
 
     if not_before and not_before > now:
-        key = priority.deferred_sort_key(iso(not_before), mailbox["entityId"])
         reason = f"exported {_by_whom(previous, mailbox)} at {iso(previous)}; allowed again at {iso(not_before)}"
-        return {
-            **task,
-            "status": "DEFERRED",
-            "notBefore": iso(not_before),
-            "reason": reason,
-            "GSI1PK": task["queuePartition"],
-            "GSI1SK": key,
-            "queueSortKey": key,
-        }
+        return {**task, **priority.deferred_fields(task, iso(not_before), reason)}
     key = priority.queue_sort_key(mailbox, task["expectedSeconds"])
     return {**task, "status": "QUEUED", "GSI1PK": task["queuePartition"], "GSI1SK": key, "queueSortKey": key}
 
@@ -235,17 +226,6 @@ def _new_task(mailbox: dict, run_id: str) -> dict:
         "kind": mailbox["kind"],
         "queuePartition": queue_partition(organization_id, run_id),
     }
-
-
-def _entity_of(mailbox: dict) -> workmail.Entity:
-    return workmail.Entity(
-        entity_id=mailbox["entityId"],
-        name=mailbox.get("name", ""),
-        email=mailbox.get("email", ""),
-        kind=mailbox["kind"],
-        state=mailbox["state"],
-        role=mailbox.get("role", ""),
-    )
 
 
 def _next_allowed_start(mailbox: dict, workmail_last_start: datetime | None):

@@ -39,6 +39,19 @@ class Entity:
     state: str
     role: str
 
+    @classmethod
+    def from_mailbox_item(cls, mailbox: dict) -> "Entity":
+        """The entity a ledger mailbox item describes."""
+        kind = mailbox.get("kind", "USER")
+        return cls(
+            entity_id=mailbox["entityId"],
+            name=mailbox.get("name", ""),
+            email=mailbox.get("email", ""),
+            kind=kind,
+            state=mailbox.get("state", ""),
+            role=mailbox.get("role", "USER" if kind == "USER" else ""),
+        )
+
     @property
     def label(self) -> str:
         return self.email or self.name or self.entity_id

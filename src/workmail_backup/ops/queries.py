@@ -163,15 +163,7 @@ def _job_line(task: dict) -> dict:
 
 def is_exportable(mailbox: dict) -> bool:
     """Enabled users and resources with a mailbox here; the rest never need an export."""
-    entity = workmail.Entity(
-        entity_id=mailbox["entityId"],
-        name=mailbox.get("name", ""),
-        email=mailbox.get("email", ""),
-        kind=mailbox.get("kind", "USER"),
-        state=mailbox.get("state", ""),
-        role=mailbox.get("role", "USER"),
-    )
-    return workmail.skip_reason(entity) is None
+    return workmail.skip_reason(workmail.Entity.from_mailbox_item(mailbox)) is None
 
 
 def list_mailboxes(
