@@ -62,7 +62,7 @@ def test_runs_lists_the_night_with_its_counts(cli, saved_states):
 
 
 def test_runs_of_an_empty_ledger_is_an_empty_list(cli, saved_states):
-    assert cli.json("runs", *_local(saved_states, "empty")) == (0, {"runs": []})
+    assert cli.json("runs", *_local(saved_states, "empty")) == (0, {"runs": [], "healthy": True})
 
 
 def test_run_show_puts_the_failed_mailbox_first_with_its_reason(cli, saved_states):

@@ -123,13 +123,15 @@ def runs(
     org: OrgOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The history of runs, newest first."""
+    """The history of runs, newest first; exit 1 if an organization's newest run failed."""
     with answering(stack, table, state_machine, local, region, profile) as backend:
         listed = queries.list_runs(backend, org, limit)
+    healthy = queries.latest_runs_healthy(listed)
     if as_json:
-        print_json({"runs": listed})
+        print_json({"runs": listed, "healthy": healthy})
     else:
         views.print_runs(console, listed)
+    finish(healthy)
 
 
 run_app = typer.Typer(help="One run in detail.", no_args_is_help=True)

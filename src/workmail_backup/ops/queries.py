@@ -71,6 +71,14 @@ def recent_runs(backend: Backend, organization_id: str, limit: int = 20) -> list
     return sorted(runs, key=lambda run: run.get("startedAt") or "", reverse=True)[:limit]
 
 
+def latest_runs_healthy(listed: list[dict]) -> bool:
+    """Whether the newest listed run of each organization did not fail."""
+    newest: dict[str, dict] = {}
+    for view in listed:
+        newest.setdefault(view["organizationId"], view)
+    return all(view["status"] != "FAILED" for view in newest.values())
+
+
 def list_runs(backend: Backend, organization_id: str | None = None, limit: int = 20) -> list[dict]:
     now = utc_now()
     views = []
@@ -120,10 +128,14 @@ def run_detail(backend: Backend, run_id: str, organization_id: str | None = None
             f"Run ids look like nightly-20261203 or manual-20261203T101500Z; got {run_id!r}. "
             "List them with `workmail-backup runs`."
         )
-    for org in backend.organizations(organization_id):
-        run = backend.ledger.get_run(org, run_id)
-        if run:
-            return _detail(backend, run)
+    found = [run for org in backend.organizations(organization_id) if (run := backend.ledger.get_run(org, run_id))]
+    if len(found) > 1:
+        organizations = ", ".join(run["organizationId"] for run in found)
+        raise InvalidRequestError(
+            f"Run {run_id} exists in {len(found)} organizations ({organizations}); pick one with --org."
+        )
+    if found:
+        return _detail(backend, found[0])
     raise InvalidRequestError(
         f"Run {run_id} is not in {backend.description}; list the runs with `workmail-backup runs`."
     )
@@ -222,7 +234,7 @@ def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization
         "share": _share(covered, eligible),
         "forecastComplete": None if None in forecasts else max(forecasts, default=iso(now)),
         "organizations": organizations,
-        "healthy": eligible == covered,
+        "healthy": eligible == covered and all(item["eligible"] for item in organizations),
     }
 
 
@@ -282,7 +294,8 @@ def _forecast(missing: int, per_day: float, now: datetime) -> str | None:
 
 
 def _share(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 1) if whole else 100.0
+    # No known mailbox is no coverage: an organization whose runs never got to list its users.
+    return round(100.0 * part / whole, 1) if whole else 0.0
 
 
 # A live run ------------------------------------------------------------------------------------

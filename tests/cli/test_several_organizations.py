@@ -1,0 +1,47 @@
+"""With several organizations, one organization's failure is never hidden by another's success."""
+
+import pytest
+
+from tests.cli.conftest import open_environment
+from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
+from workmail_backup.ops.local_state import save_state
+
+
+@pytest.fixture(scope="module")
+def two_organizations(tmp_path_factory):
+    """A night in which one organization succeeds and the other, no longer active, fails."""
+    base = tmp_path_factory.mktemp("two")
+    definition = scenario(organization(users=3), organization(OTHER_ORG, users=3, state="Deleted"))
+    with open_environment(base, definition) as environment:
+        environment.run_nightly()
+        save_state(environment, base / "state")
+    return ["--local", str(base / "state")]
+
+
+def test_runs_exits_non_zero_when_one_organizations_newest_run_failed(cli, two_organizations):
+    code, answer = cli.json("runs", *two_organizations)
+
+    assert code == 1 and answer["healthy"] is False
+    assert {run["organizationId"]: run["status"] for run in answer["runs"]} == {ORG: "SUCCEEDED", OTHER_ORG: "FAILED"}
+
+
+def test_run_show_asks_which_organization_when_the_run_exists_in_several(cli, two_organizations):
+    result = cli("run", "show", "nightly-20261203", *two_organizations)
+
+    assert result.exit_code == 2
+    assert "exists in 2 organizations" in result.output and "--org" in result.output
+
+
+def test_run_show_of_the_failed_organization_shows_its_error(cli, two_organizations):
+    code, answer = cli.json("run", "show", "nightly-20261203", "--org", OTHER_ORG, *two_organizations)
+
+    assert code == 1 and answer["status"] == "FAILED"
+    assert "not Active" in answer["error"]
+
+
+def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_complete(cli, two_organizations):
+    code, answer = cli.json("coverage", *two_organizations)
+
+    failed = next(item for item in answer["organizations"] if item["organizationId"] == OTHER_ORG)
+    assert code == 1 and answer["healthy"] is False
+    assert failed["eligible"] == 0 and failed["share"] == 0.0
