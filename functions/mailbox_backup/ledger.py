@@ -25,9 +25,6 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from mailbox_backup import clients
 
-OPEN_STATES = ("QUEUED", "DEFERRED", "STARTING", "RUNNING")
-TERMINAL_STATES = ("EXPORTED", "FAILED", "SKIPPED")
-
 
 def iso(moment: datetime) -> str:
     """Timestamps are stored as ISO-8601 UTC strings, which sort as they compare."""

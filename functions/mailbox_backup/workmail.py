@@ -89,33 +89,31 @@ def error_message(error: ClientError) -> str:
 
 def list_entities(workmail, organization_id: str) -> Iterator[Entity]:
     """Every user and resource of the organization, across all pages."""
-    for page in workmail.get_paginator("list_users").paginate(
+    for user in _listed(workmail, "list_users", "Users", organization_id):
+        # ListUsers also returns resources; ListResources lists them below, with their type.
+        if user.get("UserRole") != "RESOURCE":
+            yield _entity(user, kind="USER", role=user.get("UserRole", ""))
+    for resource in _listed(workmail, "list_resources", "Resources", organization_id):
+        yield _entity(resource, kind="RESOURCE", role=resource.get("Type", ""))
+
+
+def _listed(workmail, operation: str, key: str, organization_id: str) -> Iterator[dict]:
+    pages = workmail.get_paginator(operation).paginate(
         OrganizationId=organization_id, PaginationConfig={"PageSize": PAGE_SIZE}
-    ):
-        for user in page.get("Users", []):
-            if user.get("UserRole") == "RESOURCE":
-                # ListUsers also returns resources; they are listed, with their type, below.
-                continue
-            yield Entity(
-                entity_id=user["Id"],
-                name=user.get("Name", ""),
-                email=user.get("Email", ""),
-                kind="USER",
-                state=user.get("State", ""),
-                role=user.get("UserRole", ""),
-            )
-    for page in workmail.get_paginator("list_resources").paginate(
-        OrganizationId=organization_id, PaginationConfig={"PageSize": PAGE_SIZE}
-    ):
-        for resource in page.get("Resources", []):
-            yield Entity(
-                entity_id=resource["Id"],
-                name=resource.get("Name", ""),
-                email=resource.get("Email", ""),
-                kind="RESOURCE",
-                state=resource.get("State", ""),
-                role=resource.get("Type", ""),
-            )
+    )
+    for page in pages:
+        yield from page.get(key, [])
+
+
+def _entity(listed: dict, kind: str, role: str) -> Entity:
+    return Entity(
+        entity_id=listed["Id"],
+        name=listed.get("Name", ""),
+        email=listed.get("Email", ""),
+        kind=kind,
+        state=listed.get("State", ""),
+        role=role,
+    )
 
 
 def skip_reason(entity: Entity) -> str | None:

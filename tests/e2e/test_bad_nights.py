@@ -151,7 +151,8 @@ def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_
 
         run = result.organizations[0].run
         assert run["status"] == "FAILED"
-        assert "export configuration" in run["error"] and named in run["error"].split(": ", 2)[2].split(". This points")[0].lower()
+        cited_error = run["error"].split(": ", 2)[2].split(". This points")[0]
+        assert "export configuration" in run["error"] and named in cited_error.lower()
         assert run["counts"]["failed"] == 3
         assert len(_our_jobs(environment)) < 15
 

@@ -313,9 +313,6 @@ class LocalEnvironment:
                     )
         return found
 
-    def history_length(self, execution_arn: str) -> int:
-        return len(self.stepfunctions.get_execution_history(executionArn=execution_arn)["events"])
-
     def _running_executions(self) -> int:
         from moto.stepfunctions.parser.api import ExecutionStatus
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends

@@ -27,7 +27,6 @@ class SimulatedClock:
         self._condition = threading.Condition()
         self._busy = 0
         self._last_activity = time.monotonic()
-        self.total_waited = timedelta(0)
 
     def now(self) -> datetime:
         with self._condition:
@@ -64,7 +63,6 @@ class SimulatedClock:
 
     def _advance_to(self, moment: datetime) -> None:
         if moment > self._now:
-            self.total_waited += moment - self._now
             self._now = moment
         self._condition.notify_all()
 
