@@ -5,11 +5,14 @@ mailboxes, missing coverage, a start that was refused), 2 when the question coul
 answered (bad input, a stack or run that does not exist, no credentials).
 """
 
+import functools
+import inspect
 import json
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -52,24 +55,60 @@ OrgOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Which backup to ask: a deployed stack (or its table and state machine), or a saved local state."""
+
+    stack: str | None
+    table: str | None
+    state_machine: str | None
+    local: Path | None
+    region: str | None
+    profile: str | None
+
+
+_SOURCE_OPTIONS = {
+    "stack": StackOption,
+    "table": TableOption,
+    "state_machine": StateMachineOption,
+    "local": LocalOption,
+    "region": RegionOption,
+    "profile": ProfileOption,
+}
+
+
+def takes_source(command):
+    """Give a command the options that name the backup, and hand them to it as one ``Source``."""
+    own = [parameter for parameter in inspect.signature(command).parameters.values() if parameter.name != "source"]
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in _SOURCE_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_source(**arguments):
+        source = Source(**{name: arguments.pop(name) for name in _SOURCE_OPTIONS})
+        return command(source=source, **arguments)
+
+    # Typer reads the options from the signature: the command's own, then the source's.
+    with_source.__signature__ = inspect.Signature(own + options)
+    with_source.__annotations__ = {parameter.name: parameter.annotation for parameter in own + options}
+    return with_source
+
+
 @contextmanager
-def answering(
-    stack: str | None,
-    table: str | None,
-    state_machine: str | None,
-    local: Path | None,
-    region: str | None,
-    profile: str | None,
-) -> Iterator[Backend]:
+def answering(source: Source) -> Iterator[Backend]:
     """Open the backend the options name; turn every failure into one line and exit code 2."""
     with ExitStack() as stack_of_resources:
         try:
-            if local is not None:
+            if source.local is not None:
                 from workmail_backup.ops.local_state import open_local_state
 
-                backend = stack_of_resources.enter_context(open_local_state(local))
+                backend = stack_of_resources.enter_context(open_local_state(source.local))
             else:
-                backend = connect_deployed(stack, table, state_machine, region, profile)
+                backend = connect_deployed(
+                    source.stack, source.table, source.state_machine, source.region, source.profile
+                )
             yield backend
         except actions.RunRefusedError as refusal:
             errors.print(f"[yellow]Not started:[/yellow] {escape(str(refusal))}", soft_wrap=True)
@@ -91,18 +130,15 @@ def finish(healthy: bool) -> None:
 
 
 @app.command()
+@takes_source
 def status(
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Per organization: the last run and the one running now, and what needs attention."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         statuses = [queries.organization_status(backend, organization) for organization in backend.organizations(org)]
     if as_json:
         print_json({"organizations": statuses, "healthy": all(item["healthy"] for item in statuses)})
@@ -112,19 +148,16 @@ def status(
 
 
 @app.command()
+@takes_source
 def runs(
     limit: Annotated[int, typer.Option(min=1, help="Most runs per organization.")] = 20,
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """The history of runs, newest first; exit 1 if an organization's newest run failed."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         listed = queries.list_runs(backend, org, limit)
     healthy = queries.latest_runs_healthy(listed)
     if as_json:
@@ -139,19 +172,16 @@ app.add_typer(run_app, name="run")
 
 
 @run_app.command("show")
+@takes_source
 def run_show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, e.g. nightly-20261203.")],
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Every mailbox of one run with its outcome, and the execution's failed states if it went wrong."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         detail = queries.run_detail(backend, run_id, org)
     if as_json:
         print_json(detail)
@@ -161,20 +191,17 @@ def run_show(
 
 
 @app.command()
+@takes_source
 def watch(
     interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="Print one snapshot and stop.")] = False,
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         snapshots = queries.watch_snapshot(backend, org)
         if as_json or once or not snapshots:
             if as_json:
@@ -190,21 +217,18 @@ def watch(
 
 
 @app.command()
+@takes_source
 def mailboxes(
     overdue: Annotated[
         str | None, typer.Option(help="Only mailboxes whose last verified export is older than this (2d, 36h).")
     ] = None,
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Every mailbox with its last verified export and its age; with --overdue, exits 1 if any is older."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         limit = parse_duration(overdue) if overdue is not None else None
         listed = queries.list_mailboxes(backend, org, limit)
     if as_json:
@@ -215,19 +239,16 @@ def mailboxes(
 
 
 @app.command()
+@takes_source
 def coverage(
     deadline: Annotated[str, typer.Option(help="Date by which every mailbox needs a verified export.")] = "2027-03-31",
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Share of exportable mailboxes with a verified export, the missing ones, and a forecast."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         answer = queries.coverage(backend, parse_day(deadline, "--deadline", end_of_day=True), org)
     if as_json:
         print_json(answer)
@@ -237,18 +258,15 @@ def coverage(
 
 
 @app.command()
+@takes_source
 def start(
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Start an on-demand run of an organization now, unless a run is open or every mailbox is too recent."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         started = actions.start_on_demand(backend, org)
     if as_json:
         print_json(started)
@@ -257,18 +275,15 @@ def start(
 
 
 @app.command("retry-failed")
+@takes_source
 def retry_failed(
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
     as_json: JsonOption = False,
+    *,
+    source: Source,
 ) -> None:
     """Start a run for the mailboxes whose last export failed (they go first in its queue)."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         started = actions.retry_failed(backend, org)
     if as_json:
         print_json(started)
@@ -277,6 +292,7 @@ def retry_failed(
 
 
 @app.command("report")
+@takes_source
 def audit_report(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     report_format: Annotated[views.ReportFormat, typer.Option("--format", help="html, csv or json.")] = (
@@ -284,16 +300,12 @@ def audit_report(
     ),
     since: Annotated[str | None, typer.Option(help="Start of the period (default: 30 days before --until).")] = None,
     until: Annotated[str | None, typer.Option(help="End of the period, inclusive (default: now).")] = None,
-    stack: StackOption = None,
-    table: TableOption = None,
-    state_machine: StateMachineOption = None,
-    local: LocalOption = None,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
     org: OrgOption = None,
+    *,
+    source: Source,
 ) -> None:
     """Write the audit report: every mailbox and its exports in the period, coverage, failures, charts."""
-    with answering(stack, table, state_machine, local, region, profile) as backend:
+    with answering(source) as backend:
         period_start = parse_day(since, "--since") if since else None
         period_end = parse_day(until, "--until", end_of_day=True) if until else None
         data = report.build_report(backend, period_start, period_end, org)
