@@ -112,6 +112,10 @@ class Ledger:
             return False
         return True
 
+    def withdraw_run(self, organization_id: str, run_id: str) -> None:
+        """Remove a run that was requested but never started, so that it blocks no later start."""
+        self.table.delete_item(Key=run_key(organization_id, run_id), ConditionExpression=Attr("status").eq("REQUESTED"))
+
     def get_run(self, organization_id: str, run_id: str) -> dict | None:
         response = self.table.get_item(Key=run_key(organization_id, run_id), ConsistentRead=True)
         item = response.get("Item")

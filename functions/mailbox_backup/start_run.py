@@ -6,6 +6,7 @@ task per mailbox into the ledger. The state machine receives ids and counts only
 """
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.
 JOB_DESCRIPTION_PREFIX = "workmail-backup run "
 FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
+NOT_LISTED_REASON = "requested, but WorkMail no longer lists this mailbox"
 # GetMailboxDetails is one call per mailbox. Planning stays well inside Lambda's 15 minutes
 # by asking at most this many per run; a mailbox beyond it is ordered as if small until its
 # first export measures it (an organization's first night orders its tail less well).
@@ -54,19 +56,21 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         return _state_output(existing)
 
     _check_organization(client, organization_id)
-    ledger.create_run(
-        {
-            "organizationId": organization_id,
-            "runId": run_id,
-            "status": "PLANNING",
-            "startedAt": iso(now),
-            "executionArn": execution_arn,
-            "maxConcurrentExports": settings.max_concurrent_exports,
-            "windowEndsAt": _window_end(settings, now),
-        }
-    )
+    planning = {
+        "status": "PLANNING",
+        "startedAt": iso(now),
+        "executionArn": execution_arn,
+        "maxConcurrentExports": settings.max_concurrent_exports,
+        "windowEndsAt": _window_end(settings, now),
+    }
+    if existing:
+        # An operator's request, recorded before its execution started, or a planning that crashed.
+        ledger.update_run(organization_id, run_id, planning)
+    else:
+        ledger.create_run({"organizationId": organization_id, "runId": run_id, **planning})
 
-    plan = _plan_mailboxes(settings, ledger, client, organization_id, run_id, now)
+    requested = (existing or {}).get("requestedMailboxes")
+    plan = _plan_mailboxes(settings, ledger, client, organization_id, run_id, now, requested)
     ledger.put_items(plan.mailbox_items + plan.task_items)
     run = {
         "status": "RUNNING",
@@ -97,22 +101,40 @@ class _Plan:
         self.skip_reasons: Counter = Counter()
         self.other_running_job_ids: list[str] = []
 
+    def add(self, mailbox: dict | None, task: dict) -> None:
+        self.counts["total"] += 1
+        self.counts[task["status"].lower()] += 1
+        if task["status"] == "SKIPPED":
+            self.skip_reasons[task.get("reasonCategory", task["reason"])] += 1
+        if mailbox is not None:
+            self.mailbox_items.append(mailbox)
+        self.task_items.append(task)
 
-def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now) -> _Plan:
+
+def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now, requested=None) -> _Plan:
+    """One task per mailbox of the organization, or per requested mailbox when the run names them."""
     plan = _Plan()
     known = {item["entityId"]: item for item in ledger.mailboxes(organization_id)}
-    last_starts, plan.other_running_job_ids = _recent_jobs(client, organization_id)
+    recent = _recent_jobs(client, organization_id)
+    plan.other_running_job_ids = recent.running_job_ids
     size_lookups = _Budget(MAX_SIZE_LOOKUPS_PER_PLAN)
+    not_listed = set(requested or ())
 
     for entity in workmail.list_entities(client, organization_id):
+        if requested is not None and entity.entity_id not in not_listed:
+            continue
+        not_listed.discard(entity.entity_id)
         mailbox = _merge_mailbox(known.get(entity.entity_id), entity, organization_id)
-        task = _decide(settings, client, mailbox, last_starts.get(entity.entity_id), run_id, now, size_lookups)
-        plan.counts["total"] += 1
-        plan.counts[task["status"].lower()] += 1
-        if task["status"] == "SKIPPED":
-            plan.skip_reasons[task.get("reasonCategory", task["reason"])] += 1
-        plan.mailbox_items.append(mailbox)
-        plan.task_items.append(task)
+        if entity.entity_id in recent.elsewhere:
+            mailbox["lastExportElsewhere"] = _export_elsewhere(recent.elsewhere[entity.entity_id])
+        last_start = recent.last_starts.get(entity.entity_id)
+        task = _decide(settings, client, mailbox, last_start, run_id, now, size_lookups)
+        plan.add(mailbox, task)
+
+    for entity_id in sorted(not_listed):
+        # Requested, but deleted from WorkMail since: the run says so instead of dropping it.
+        mailbox = known.get(entity_id) or {"organizationId": organization_id, "entityId": entity_id, "kind": "USER"}
+        plan.add(None, {**_new_task(mailbox, run_id), "status": "SKIPPED", "reason": NOT_LISTED_REASON})
     return plan
 
 
@@ -147,20 +169,43 @@ def _check_organization(client, organization_id: str) -> None:
         )
 
 
-def _recent_jobs(client, organization_id: str) -> tuple[dict[str, datetime], list[str]]:
-    """Latest start per mailbox over the last 7 days, and the ids of jobs running now.
+@dataclass
+class _RecentJobs:
+    last_starts: dict[str, datetime] = field(default_factory=dict)
+    running_job_ids: list[str] = field(default_factory=list)
+    # Per mailbox, the newest job someone else started (an admin, another tool).
+    elsewhere: dict[str, dict] = field(default_factory=dict)
+
+
+def _recent_jobs(client, organization_id: str) -> _RecentJobs:
+    """Latest start per mailbox over the last 7 days, the jobs running now, and others' exports.
 
     Listing the whole 7-day history is done once per run, here, never in the polling loop.
     """
-    last_starts: dict[str, datetime] = {}
-    running: list[str] = []
+    recent = _RecentJobs()
     for job in workmail.list_export_jobs(client, organization_id):
-        started = job.get("StartTime")
-        if started and (job["EntityId"] not in last_starts or started > last_starts[job["EntityId"]]):
-            last_starts[job["EntityId"]] = started
+        entity_id, started = job["EntityId"], job.get("StartTime")
+        if started and (entity_id not in recent.last_starts or started > recent.last_starts[entity_id]):
+            recent.last_starts[entity_id] = started
         if job.get("State") == "RUNNING":
-            running.append(job["JobId"])
-    return last_starts, running
+            recent.running_job_ids.append(job["JobId"])
+        if started and not (job.get("Description") or "").startswith(JOB_DESCRIPTION_PREFIX):
+            newest = recent.elsewhere.get(entity_id)
+            if newest is None or started > newest["StartTime"]:
+                recent.elsewhere[entity_id] = job
+    return recent
+
+
+def _export_elsewhere(job: dict) -> dict:
+    """What the ledger keeps of an export this tool did not start: it is shown, never counted as verified."""
+    return {
+        "jobId": job["JobId"],
+        "startedAt": iso(job["StartTime"]),
+        "state": job.get("State"),
+        "s3Bucket": job.get("S3BucketName"),
+        "s3Path": job.get("S3Path"),
+        "description": job.get("Description"),
+    }
 
 
 def _merge_mailbox(known: dict | None, entity: workmail.Entity, organization_id: str) -> dict:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.cli.conftest import FAILING, ORG, open_environment, troubled_scenario
+from tests.cli.conftest import DISABLED, FAILING, ORG, open_environment, troubled_scenario
 
 DAY_AND_AN_HOUR = timedelta(hours=25).total_seconds()
 
@@ -107,11 +107,14 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path):
         run = environment.ledger.get_run(ORG, started["runId"])
         assert run["status"] == "SUCCEEDED" and run["counts"]["exported"] == 11
 
-        # WHEN another day has passed THEN retry-failed starts a run with the failed mailbox first
+        # WHEN another day has passed THEN retry-failed starts a run of the failed mailbox alone
+        failing_id = next(m["entityId"] for m in environment.ledger.mailboxes(ORG) if m["email"] == FAILING)
         environment.clock.advance(DAY_AND_AN_HOUR)
         code, retried = cli.json("retry-failed", *source)
         assert code == 0 and retried["failed"] == [FAILING] and retried["retriedNow"] == 1
         assert wait_for_execution(environment, retried["executionArn"]) == "SUCCEEDED"
+        retry_run = environment.ledger.get_run(ORG, retried["runId"])
+        assert retry_run["counts"]["total"] == 1 and retry_run["requestedMailboxes"] == [failing_id]
 
         code, listed = cli.json("runs", *source)
         assert len(listed["runs"]) == 4
@@ -121,3 +124,57 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path):
         assert by_stack["organizations"][0]["last"]["runId"] == retried["runId"]
         missing = cli("status", "--stack", "no-such-stack")
         assert missing.exit_code == 2 and "no-such-stack was not found" in missing.stderr
+
+
+def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
+    with open_environment(tmp_path, troubled_scenario()) as environment:
+        table = ["--table", environment.stack.outputs["LedgerTableName"]]
+        source = [*table, "--state-machine", environment.stack.outputs["OrganizationBackupStateMachineArn"]]
+        environment.run_nightly()
+
+        # WHEN the named mailboxes were exported last night THEN the 24-hour rule refuses, with the time it opens
+        refused = cli("start", *source, "-m", "user003@example.com")
+        assert refused.exit_code == 1
+        assert "Every mailbox named" in refused.stderr and "2026-12-04T" in refused.stderr
+
+        # WHEN a name is unknown or disabled THEN nothing starts and the message names what to leave out
+        unknown = cli("start", *source, "-m", "user003@example.com", "-m", "nobody@example.com")
+        assert unknown.exit_code == 2 and "nobody@example.com" in unknown.stderr
+        disabled = cli("start", *source, "-m", DISABLED)
+        assert disabled.exit_code == 2 and f"leave out {DISABLED} (user is disabled)" in disabled.stderr
+        empty_list = tmp_path / "empty.txt"
+        empty_list.write_text("# nobody yet\n\n")
+        nobody = cli("start", *source, "--mailboxes-from", str(empty_list))
+        assert nobody.exit_code == 2 and "no mailbox named" in nobody.stderr
+
+        # WHEN the execution cannot be started THEN the request is withdrawn and blocks no later start
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        broken = cli("start", *table, "--state-machine", source[-1] + "-missing", "-m", "user003@example.com")
+        assert broken.exit_code == 2
+        code, status = cli.json("status", *table)
+        assert status["organizations"][0]["current"] is None
+
+        # WHEN two mailboxes are named, one by entity id and one from a file, THEN the run exports just them
+        user004 = next(m for m in environment.ledger.mailboxes(ORG) if m["email"] == "user004@example.com")
+        listing = tmp_path / "mailboxes.txt"
+        listing.write_text("USER003@example.com   # case does not matter\n\n")
+        code, started = cli.json("start", *source, "-m", user004["entityId"], "--mailboxes-from", str(listing))
+        assert code == 0 and started["namedMailboxes"] == 2 and started["eligibleNow"] == 2
+        assert wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
+
+        code, detail = cli.json("run", "show", started["runId"], *table)
+        outcomes = {line["email"]: line["outcome"] for line in detail["mailboxes"]}
+        assert outcomes == {"user003@example.com": "EXPORTED", "user004@example.com": "EXPORTED"}
+        code, listed = cli.json("runs", *table)
+        assert next(run for run in listed["runs"] if run["runId"] == started["runId"])["requestedMailboxes"] == 2
+
+        # WHEN a named mailbox has been deleted from WorkMail since the ledger saw it THEN the run says so
+        gone = {**user004, "SK": "MAILBOX#gone-entity", "entityId": "gone-entity", "email": "gone@example.com"}
+        environment.ledger.put_items([gone])
+        code, started = cli.json("start", *source, "-m", "gone@example.com", "-m", "user005@example.com")
+        assert code == 0 and wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
+        code, detail = cli.json("run", "show", started["runId"], *table)
+        lines = {line["email"]: line for line in detail["mailboxes"]}
+        assert lines["user005@example.com"]["outcome"] == "EXPORTED"
+        assert lines["gone@example.com"]["outcome"] == "SKIPPED"
+        assert "no longer lists" in lines["gone@example.com"]["reason"]

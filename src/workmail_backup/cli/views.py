@@ -9,7 +9,7 @@ from rich.text import Text
 
 from workmail_backup.ops.values import human_duration, human_size
 
-STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "PLANNING": "cyan"}
+STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "PLANNING": "cyan", "REQUESTED": "cyan"}
 OUTCOME_STYLES = {"EXPORTED": "green", "FAILED": "red", "SKIPPED": "dim", "DEFERRED": "yellow", "RUNNING": "cyan"}
 
 
@@ -29,7 +29,7 @@ def _run_row(run: dict | None) -> list:
     counts = run["counts"]
     execution = run.get("execution") or {}
     return [
-        run["runId"],
+        _run_name(run),
         _styled(run["status"], STATUS_STYLES),
         run.get("startedAt") or "-",
         human_duration(run.get("durationSeconds")),
@@ -39,6 +39,12 @@ def _run_row(run: dict | None) -> list:
         str(counts["skipped"]),
         execution.get("status") or ("-" if not run.get("executionArn") else "unknown"),
     ]
+
+
+def _run_name(run: dict) -> str:
+    """The run id, and how many mailboxes it covers when it was asked for named mailboxes only."""
+    requested = run.get("requestedMailboxes")
+    return f"{run['runId']} [dim]({requested} named mailboxes)[/dim]" if requested else run["runId"]
 
 
 def _run_columns(table: Table) -> None:
@@ -126,9 +132,22 @@ def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None
             line.get("lastSuccessAt") or ("never" if line["exportable"] else "not exportable"),
             human_duration(line["ageSeconds"]),
             _styled(line.get("lastOutcome"), OUTCOME_STYLES),
-            line.get("lastError") or line.get("lastSuccessS3Path") or "",
+            line.get("lastError") or line.get("lastSuccessS3Path") or _elsewhere(line.get("lastExportElsewhere")),
         )
     console.print(table)
+
+
+def _never_exported(mailbox: dict) -> str:
+    return "no export by this backup" if mailbox.get("lastExportElsewhere") else "never exported"
+
+
+def _elsewhere(export: dict | None) -> str:
+    """Someone else's export of a mailbox, said so that it is not mistaken for a verified one."""
+    if not export:
+        return ""
+    where = f"s3://{export['s3Bucket']}/{export.get('s3Path') or ''}" if export.get("s3Bucket") else "unknown bucket"
+    state = (export.get("state") or "state unknown").lower()
+    return f"exported elsewhere at {export['startedAt']} ({state}, {where}); not verified"
 
 
 def print_coverage(console: Console, answer: dict) -> None:
@@ -153,8 +172,8 @@ def print_coverage(console: Console, answer: dict) -> None:
         for missing in organization["missing"]:
             table.add_row(
                 missing["email"] or missing["entityId"],
-                missing.get("lastOutcome") or "never exported",
-                missing.get("lastError") or "",
+                missing.get("lastOutcome") or _never_exported(missing),
+                missing.get("lastError") or _elsewhere(missing.get("lastExportElsewhere")),
             )
         console.print(table)
 
@@ -189,10 +208,11 @@ def print_started(console: Console, started: dict) -> None:
     if not started.get("started"):
         console.print(f"Nothing to do for {started['organizationId']}: {started['reason']}.")
         return
-    console.print(f"[green]Started run {started['runId']}[/green] of {started['organizationId']}.")
+    scope = f" ({started['namedMailboxes']} named mailboxes)" if "namedMailboxes" in started else ""
+    console.print(f"[green]Started run {started['runId']}[/green] of {started['organizationId']}{scope}.")
     console.print(f"  execution: {started['executionArn']}", soft_wrap=True)
     if "failed" in started:
-        console.print(f"  {started['retriedNow']} failed mailbox(es) retried first: {', '.join(started['failed'])}")
+        console.print(f"  {started['retriedNow']} failed mailbox(es) retried now: {', '.join(started['failed'])}")
     if started.get("waiting"):
         console.print(
             f"  {started['waiting']} mailbox(es) are inside WorkMail's 24-hour window; the run defers them "

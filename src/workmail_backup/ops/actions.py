@@ -4,6 +4,7 @@ Both check first what would stop the run from doing anything useful (a run alrea
 WorkMail's one-export-per-24-hours rule), so the answer is clear before anything starts.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
@@ -13,33 +14,41 @@ from mailbox_backup.clock import utc_now
 from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
-from workmail_backup.ops.queries import current_run, is_exportable
+from workmail_backup.ops.queries import current_run, is_exportable, skip_reason_of
 
 # WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
 EXPORT_INTERVAL = timedelta(hours=24)
+# The mailboxes a run names are kept in its ledger item, which DynamoDB caps at 400 KB.
+MAX_NAMED_MAILBOXES = 5_000
 
 
 class RunRefusedError(OperationsError):
     """Starting a run now would do nothing useful; the message says why and when it will."""
 
 
-def start_on_demand(backend: Backend, organization_id: str | None = None) -> dict:
-    """Start an on-demand run of one organization, unless a run is open or no mailbox may be exported."""
+def start_on_demand(backend: Backend, organization_id: str | None = None, mailboxes: Sequence[str] = ()) -> dict:
+    """Start an on-demand run of one organization, or of the mailboxes named, now.
+
+    Refused when a run is open or no mailbox it would cover may be exported yet.
+    """
     org = _one_organization(backend, organization_id)
     _refuse_if_open(backend, org)
 
-    mailboxes = [mailbox for mailbox in backend.ledger.mailboxes(org) if is_exportable(mailbox)]
-    eligible, waiting = _split_by_window(mailboxes, utc_now())
-    if mailboxes and not eligible:
+    exportable = [mailbox for mailbox in backend.ledger.mailboxes(org) if is_exportable(mailbox)]
+    chosen = _named_mailboxes(backend, org, mailboxes) if mailboxes else exportable
+    eligible, waiting = _split_by_window(chosen, utc_now())
+    if chosen and not eligible:
+        whose = "Every mailbox named" if mailboxes else f"Every mailbox of {org}"
         raise RunRefusedError(
-            f"Every mailbox of {org} was exported in the last 24 hours and WorkMail allows one export per "
-            f"mailbox per 24 hours; the first becomes eligible at {_first_eligible(waiting)}. Nothing started."
+            f"{whose} was exported in the last 24 hours and WorkMail allows one export per mailbox per 24 hours; "
+            f"the first becomes eligible at {_first_eligible(waiting)}. Nothing started."
         )
-    return {**_start(backend, org), "eligibleNow": len(eligible), "waiting": len(waiting), **_next(waiting)}
+    started = _start(backend, org, [mailbox["entityId"] for mailbox in chosen] if mailboxes else None)
+    return {**started, "eligibleNow": len(eligible), "waiting": len(waiting), **_next(waiting)}
 
 
 def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
-    """Start a run for the mailboxes whose last export failed; they are first in its queue."""
+    """Start a run of exactly the mailboxes whose last export failed."""
     org = _one_organization(backend, organization_id)
     failed = [mailbox for mailbox in backend.ledger.mailboxes(org) if mailbox.get("lastOutcome") == "FAILED"]
     if not failed:
@@ -53,12 +62,45 @@ def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
             f"allows one export per mailbox per 24 hours; the first can be retried at {_first_eligible(waiting)}."
         )
     return {
-        **_start(backend, org),
-        "failed": [mailbox.get("email") or mailbox["entityId"] for mailbox in failed],
+        **_start(backend, org, [mailbox["entityId"] for mailbox in failed]),
+        "failed": [_label(mailbox) for mailbox in failed],
         "retriedNow": len(eligible),
         "waiting": len(waiting),
         **_next(waiting),
     }
+
+
+def _named_mailboxes(backend: Backend, organization_id: str, names: Sequence[str]) -> list[dict]:
+    """The ledger's mailboxes for the e-mail addresses or entity ids given; bad names are refused together."""
+    wanted = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    if len(wanted) > MAX_NAMED_MAILBOXES:
+        raise InvalidRequestError(
+            f"{len(wanted)} mailboxes named; a run names at most {MAX_NAMED_MAILBOXES:,} (its ledger item holds "
+            "400 KB). Start the whole organization instead, or split the list."
+        )
+    index = {}
+    for mailbox in backend.ledger.mailboxes(organization_id):
+        index[mailbox["entityId"].lower()] = mailbox
+        if mailbox.get("email"):
+            index[mailbox["email"].lower()] = mailbox
+
+    unknown = [name for name in wanted if name.lower() not in index]
+    if unknown:
+        raise InvalidRequestError(
+            f"Not a mailbox of {organization_id} in the ledger: {', '.join(unknown)}. Give e-mail addresses or "
+            "entity ids (`workmail-backup mailboxes` lists them); a mailbox added since the last run is exported "
+            "by a run of the whole organization."
+        )
+    chosen = list({index[name.lower()]["entityId"]: index[name.lower()] for name in wanted}.values())
+    not_exportable = [mailbox for mailbox in chosen if not is_exportable(mailbox)]
+    if not_exportable:
+        listed = ", ".join(f"{_label(mailbox)} ({skip_reason_of(mailbox)})" for mailbox in not_exportable)
+        raise InvalidRequestError(f"WorkMail exports only enabled mailboxes; leave out {listed}.")
+    return chosen
+
+
+def _label(mailbox: dict) -> str:
+    return mailbox.get("email") or mailbox["entityId"]
 
 
 def _one_organization(backend: Backend, organization_id: str | None) -> str:
@@ -100,13 +142,39 @@ def _next(waiting: list[dict]) -> dict:
     return {"nextEligibleAt": _first_eligible(waiting)} if waiting else {}
 
 
-def _start(backend: Backend, organization_id: str) -> dict:
+def _start(backend: Backend, organization_id: str, mailbox_ids: list[str] | None) -> dict:
+    """Start the execution; a run of named mailboxes is recorded first, with its list, for StartRun to plan."""
     run_id = naming.on_demand_run_id(utc_now())
+    if mailbox_ids is not None:
+        _request(backend, organization_id, run_id, mailbox_ids)
     name = naming.execution_name(organization_id, run_id)
     try:
         execution_arn = backend.executions.start(name, {"organizationId": organization_id, "runId": run_id})
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
+    except Exception as error:
+        _withdraw(backend, organization_id, run_id, mailbox_ids)
+        if isinstance(error, ClientError) and error.response["Error"]["Code"] == "ExecutionAlreadyExists":
             raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.") from None
         raise
-    return {"organizationId": organization_id, "started": True, "runId": run_id, "executionArn": execution_arn}
+    started = {"organizationId": organization_id, "started": True, "runId": run_id, "executionArn": execution_arn}
+    return started if mailbox_ids is None else {**started, "namedMailboxes": len(mailbox_ids)}
+
+
+def _request(backend: Backend, organization_id: str, run_id: str, mailbox_ids: list[str]) -> None:
+    # The list lives in the ledger, not in the execution's input, which stays a pair of ids.
+    requested = backend.ledger.create_run(
+        {
+            "organizationId": organization_id,
+            "runId": run_id,
+            "status": "REQUESTED",
+            "startedAt": iso(utc_now()),
+            "requestedMailboxes": mailbox_ids,
+        }
+    )
+    if not requested:
+        raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.")
+
+
+def _withdraw(backend: Backend, organization_id: str, run_id: str, mailbox_ids: list[str] | None) -> None:
+    """A request whose execution never started must not look like an open run."""
+    if mailbox_ids is not None:
+        backend.ledger.withdraw_run(organization_id, run_id)

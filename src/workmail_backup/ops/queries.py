@@ -15,7 +15,7 @@ from workmail_backup.ops.backend import AWS_ERRORS, Backend
 from workmail_backup.ops.errors import InvalidRequestError
 from workmail_backup.ops.values import age_seconds, seconds_between
 
-OPEN_RUN_STATES = ("PLANNING", "RUNNING")
+OPEN_RUN_STATES = ("REQUESTED", "PLANNING", "RUNNING")
 FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
 # WorkMail's end of support: the date by which every mailbox needs a final verified export.
 END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
@@ -41,6 +41,8 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
         "skipReasons": run.get("skipReasons", {}),
         "error": run.get("error"),
         "executionArn": run.get("executionArn"),
+        # None for a run of the whole organization; the count for a run of named mailboxes.
+        "requestedMailboxes": len(run["requestedMailboxes"]) if run.get("requestedMailboxes") else None,
         "execution": backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None,
     }
     if is_open:
@@ -175,7 +177,12 @@ def _job_line(task: dict) -> dict:
 
 def is_exportable(mailbox: dict) -> bool:
     """Enabled users and resources with a mailbox here; the rest never need an export."""
-    return workmail.skip_reason(workmail.Entity.from_mailbox_item(mailbox)) is None
+    return skip_reason_of(mailbox) is None
+
+
+def skip_reason_of(mailbox: dict) -> str | None:
+    """Why WorkMail cannot export this mailbox (disabled, no mailbox), or None."""
+    return workmail.skip_reason(workmail.Entity.from_mailbox_item(mailbox))
 
 
 def list_mailboxes(
@@ -211,6 +218,7 @@ def _mailbox_line(mailbox: dict, now: datetime) -> dict:
         "lastOutcome": mailbox.get("lastOutcome"),
         "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
         "lastStartedAt": mailbox.get("lastStartedAt"),
+        "lastExportElsewhere": mailbox.get("lastExportElsewhere"),
     }
 
 
@@ -255,6 +263,8 @@ def _organization_coverage(backend: Backend, organization_id: str, deadline: dat
                 "email": mailbox.get("email", ""),
                 "lastOutcome": mailbox.get("lastOutcome"),
                 "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
+                # Someone else's export is no proof: its bucket, key and content were never checked.
+                "lastExportElsewhere": mailbox.get("lastExportElsewhere"),
             }
             for mailbox in sorted(missing, key=lambda item: item.get("email") or item["entityId"])
         ],
