@@ -13,8 +13,12 @@ from datetime import datetime
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-logger = Logger()
-tracer = Tracer()
+# The template sets POWERTOOLS_SERVICE_NAME to this too. Powertools reads it when the logger is
+# built, at import; the local mode imports this module before any function's environment is set.
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "workmail-backup"
+
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
 metrics = Metrics()
 
 ORGANIZATION_DIMENSION = "OrganizationId"

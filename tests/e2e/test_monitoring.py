@@ -3,10 +3,13 @@
 import json
 import os
 
+import yaml
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from tests.e2e.conftest import ORG, organization, scenario
+from workmail_backup.local.emulator import load_scenario
+from workmail_backup.local.runner import LocalEnvironment
 
 FAILING = {"job_outcomes": [{"entity": "user001", "state": "FAILED", "error_info": "Mailbox is being migrated."}]}
 
@@ -43,3 +46,20 @@ def test_handlers_emit_the_run_metrics_per_organization(local_environment, capfd
     # EMF values may be a list of samples; a run writes one.
     assert (run["ExportsSucceeded"], run["ExportsFailed"], run["ExportsStarted"]) in ((3, 1, 4), ([3], [1], [4]))
     assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "WorkMailBackup" for doc in documents)
+
+
+def test_handler_logs_are_structured_and_name_the_service_run_organization_and_mailbox(tmp_path):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario(organization(users=4, faults=FAILING))))
+    with LocalEnvironment(load_scenario(path), log_path=tmp_path / "handlers.log") as environment:
+        result = environment.run_nightly()
+
+    lines = [json.loads(line) for line in (tmp_path / "handlers.log").read_text().splitlines()]
+    per_run = [line for line in lines if line.get("organization_id") == ORG]
+    assert per_run and all(line["service"] == "workmail-backup" for line in lines)
+    assert all(line["run_id"] == result.run_id for line in per_run)
+    started = [line for line in per_run if line["message"] == "Export started"]
+    assert len(started) == 4 and all(line["entity_id"] and line["job_id"] for line in started)
+    failed = next(line for line in per_run if line["message"] == "Export failed")
+    assert failed["error"] == "Mailbox is being migrated."
+    assert not any("testing" in json.dumps(line) for line in lines), "credentials must not reach the logs"
