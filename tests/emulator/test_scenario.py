@@ -205,6 +205,13 @@ def test_invalid_yaml_names_the_line():
     assert problems[0].startswith("line 4, column 4: not valid YAML or JSON")
 
 
+def test_a_key_given_twice_is_refused_not_silently_overwritten():
+    problems = problems_of("start: 2026-12-03T01:00:00Z\nregion: us-east-1\nregion: eu-west-1\norganizations: []\n")
+
+    assert len(problems) == 1
+    assert problems[0].startswith("line 3, column 1: not valid YAML or JSON: found duplicate key \"region\"")
+
+
 def test_a_missing_file_is_reported_as_such(tmp_path: Path):
     problems = problems_of(str(tmp_path / "absent.yaml"))
 

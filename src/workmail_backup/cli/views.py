@@ -145,7 +145,8 @@ def _elsewhere(export: dict | None) -> str:
     """Someone else's export of a mailbox, said so that it is not mistaken for a verified one."""
     if not export:
         return ""
-    where = f"s3://{export['s3Bucket']}/{export.get('s3Path') or ''}" if export.get("s3Bucket") else "unknown bucket"
+    # WorkMail's S3Path already starts with the bucket.
+    where = f"s3://{export.get('s3Path') or export.get('s3Bucket')}" if export.get("s3Bucket") else "unknown bucket"
     state = (export.get("state") or "state unknown").lower()
     return f"exported elsewhere at {export['startedAt']} ({state}, {where}); not verified"
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,6 +21,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from .consistency import scenario_problems
 from .durations import check_time, parse_duration, parse_instant, resolve_time
@@ -355,9 +356,10 @@ def _read(source: str | Path) -> str:
 
 
 def _parse_text(text: str) -> Any:
+    # ruamel.yaml refuses a key given twice, where PyYAML would silently keep the last one.
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "scenario"
         problem = getattr(error, "problem", None) or str(error)
