@@ -32,7 +32,7 @@ class HeldTime:
         self.clock._participants = self.counting
 
 
-def wait_for_execution(environment, execution_arn: str, timeout: float = 120) -> str:
+def wait_for_execution(environment, execution_arn: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = environment.stepfunctions.describe_execution(executionArn=execution_arn)["status"]
@@ -42,7 +42,7 @@ def wait_for_execution(environment, execution_arn: str, timeout: float = 120) ->
     pytest.fail(f"execution {execution_arn} still running after {timeout} s")
 
 
-def wait_for_active_jobs(environment, count: int, timeout: float = 30) -> None:
+def wait_for_active_jobs(environment, count: int, timeout: float = 300) -> None:
     """Wait until the controller's pass has started ``count`` jobs (it starts them one by one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
