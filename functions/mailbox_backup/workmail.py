@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from mailbox_backup import clients
+from mailbox_backup.observability import logger
 
 # Export starts go through a client that does not retry (see clients.NOT_RETRYING); these
 # transient errors are retried here instead, with backoff and jitter.
@@ -140,11 +141,17 @@ def list_export_jobs(workmail, organization_id: str) -> Iterator[dict]:
 
 
 def mailbox_size_mb(workmail, organization_id: str, user_id: str) -> float | None:
-    """The user's mailbox size in MB, or None when WorkMail cannot tell (e.g. a resource)."""
+    """The user's mailbox size in MB, or None when WorkMail cannot tell (e.g. a resource).
+
+    The size only orders the queue, so an error that outlasts the client's retries costs this
+    mailbox its place in the order, never the run.
+    """
     try:
         details = workmail.get_mailbox_details(OrganizationId=organization_id, UserId=user_id)
     except ClientError as error:
-        if error_code(error) in ("EntityNotFoundException", "EntityStateException"):
-            return None
-        raise
+        if error_code(error) not in ("EntityNotFoundException", "EntityStateException"):
+            logger.warning(
+                "Mailbox size unknown; ordered as if small", extra={"entity_id": user_id, "error": str(error)}
+            )
+        return None
     return float(details.get("MailboxSize", 0.0))

@@ -93,6 +93,15 @@ def test_throttling_and_transient_errors_are_retried_and_the_run_completes(local
         assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
 
 
+def test_a_mailbox_whose_size_workmail_never_returns_is_still_exported_with_the_others(local_environment):
+    lasting = [{"operation": "GetMailboxDetails", "error": "InternalServerError", "times": None, "entity": "user002"}]
+    with local_environment(scenario(organization(users=5, faults={"errors": lasting}))) as environment:
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
+
+
 def test_a_mailbox_deleted_or_disabled_after_listing_is_skipped_with_the_reason(local_environment):
     faults = {
         "entity_changes": [

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import botocore.endpoint as botocore_endpoint
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -138,6 +139,8 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
         raise SeamChangedError(
             "moto's retrier no longer sleeps with time.sleep: the local mode's hook must be updated."
         )
+    if getattr(botocore_endpoint, "time", None) is not time:
+        raise SeamChangedError("botocore no longer backs off with time.sleep: the local mode's hook must be updated.")
     original_invoke, original_wait = LambdaSimpleBackend.invoke, WaitFunction._wait_interval
 
     def invoke(backend, function_name, qualifier, body, headers, response_headers):
@@ -150,9 +153,14 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
     WaitFunction._wait_interval = wait_interval
     # The retrier calls time.sleep through its module's "time" name; give it a simulated one.
     retrier_decl.time = SimpleNamespace(sleep=sleep)
+    # A client's backoff between retries happens inside an invocation, where simulated time
+    # cannot move; it takes no time here (seconds, against exports of minutes), so that a
+    # night with injected faults still runs in seconds. The retries themselves all happen.
+    botocore_endpoint.time = SimpleNamespace(sleep=lambda seconds: None)
     try:
         yield
     finally:
         LambdaSimpleBackend.invoke = original_invoke
         WaitFunction._wait_interval = original_wait
         retrier_decl.time = time
+        botocore_endpoint.time = time
