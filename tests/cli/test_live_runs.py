@@ -53,7 +53,7 @@ def wait_for_active_jobs(environment, count: int, timeout: float = 300) -> None:
     pytest.fail(f"the on-demand run never had {count} running jobs")
 
 
-def test_start_watch_and_retry_through_several_nights(cli, tmp_path):
+def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch):
     with open_environment(tmp_path, troubled_scenario()) as environment:
         source = [
             "--table",
@@ -124,6 +124,11 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path):
         assert by_stack["organizations"][0]["last"]["runId"] == retried["runId"]
         missing = cli("status", "--stack", "no-such-stack")
         assert missing.exit_code == 2 and "no-such-stack was not found" in missing.stderr
+
+        # AWS_REGION alone names the region, as it does for the AWS CLI (boto3 reads AWS_DEFAULT_REGION only)
+        monkeypatch.delenv("AWS_DEFAULT_REGION")
+        code, by_region = cli.json("status", "--stack", environment.stack.stack_name)
+        assert by_region["organizations"][0]["last"]["runId"] == retried["runId"]
 
 
 def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):

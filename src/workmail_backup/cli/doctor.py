@@ -4,7 +4,6 @@ Runs the same checks as the PreflightFunction (mailbox_backup.preflight) for eac
 of the stack, prints one table, and exits 1 if any check failed, 2 if the stack cannot be read.
 """
 
-import os
 import re
 from typing import Annotated
 
@@ -14,9 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 
-from mailbox_backup import clients
 from mailbox_backup.preflight import CheckResult, ExportConfiguration, default_clients, run_checks
 from workmail_backup.cli.app import app, console, errors
+from workmail_backup.ops.backend import aws_setup_explained, use_aws_settings
+from workmail_backup.ops.errors import OperationsError
 
 FAILED, UNANSWERED = 1, 2
 DEFAULT_EXPORT_PREFIX = "workmail-exports"
@@ -29,17 +29,21 @@ def doctor(
     organization: Annotated[
         list[str] | None, typer.Option("--org", "--organization", help="Check only this organization (repeatable).")
     ] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region of the stack and organizations.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION, profile).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile (default: AWS_PROFILE).")] = None,
 ) -> None:
     """Check each organization, the bucket, the key and the export role before a run needs them."""
-    if region:
-        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-        clients.forget()
+    if not stack.strip():
+        errors.print("[red]Error:[/red] --stack is empty; give the name given to `sam deploy`.")
+        raise typer.Exit(UNANSWERED)
+    use_aws_settings(region, profile)
 
     try:
-        configuration, organization_ids = read_stack(stack)
-        results = {org: run_checks(default_clients(), org, configuration) for org in organization or organization_ids}
-    except (ClientError, BotoCoreError) as error:
+        with aws_setup_explained():
+            configuration, organization_ids = read_stack(stack)
+            checked = organization or organization_ids
+            results = {org: run_checks(default_clients(), org, configuration) for org in checked}
+    except (ClientError, BotoCoreError, OperationsError) as error:
         errors.print(f"[red]Cannot check stack {escape(str(stack))}:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(UNANSWERED) from None
 

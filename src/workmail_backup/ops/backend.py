@@ -7,6 +7,8 @@ executions behind its runs. The queries never ask which kind they are reading.
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -156,26 +158,35 @@ def connect_deployed(
     profile: str | None = None,
 ) -> Backend:
     """Find the ledger and state machine of a deployed stack, by stack name or given directly."""
-    _use_aws_settings(region, profile)
-    try:
+    use_aws_settings(region, profile)
+    with aws_setup_explained():
         if table:
             outputs = {"LedgerTableName": table, "OrganizationBackupStateMachineArn": state_machine or ""}
             return _backend(outputs, organization_ids=None, description=f"table {table}")
         if stack:
             outputs, organization_ids = _stack_outputs(stack)
             return _backend(outputs, organization_ids, description=f"stack {stack}")
-    except NoRegionError:
-        raise OperationsError("No AWS region is set; pass --region or set AWS_REGION.") from None
-    except NoCredentialsError:
-        raise OperationsError("No AWS credentials found; pass --profile or set AWS_PROFILE.") from None
     raise InvalidRequestError(
         "Say which backup to read: --stack NAME (or WORKMAIL_BACKUP_STACK), --table NAME, "
         "or --local DIR for the saved state of `workmail-backup local run --state-dir DIR`."
     )
 
 
-def _use_aws_settings(region: str | None, profile: str | None) -> None:
+@contextmanager
+def aws_setup_explained() -> Iterator[None]:
+    """Turn a missing region or missing credentials into a line saying which option sets it."""
+    try:
+        yield
+    except NoRegionError:
+        raise OperationsError("No AWS region is set; pass --region or set AWS_REGION.") from None
+    except NoCredentialsError:
+        raise OperationsError("No AWS credentials found; pass --profile or set AWS_PROFILE.") from None
+
+
+def use_aws_settings(region: str | None, profile: str | None) -> None:
     # The ledger builds its clients from the environment, so the choices go there first.
+    # boto3 reads AWS_DEFAULT_REGION only; AWS_REGION is what Lambda and most tools set.
+    region = region or os.environ.get("AWS_REGION")
     if region:
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
     if profile:
