@@ -20,8 +20,7 @@ from mailbox_backup.errors import OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
 from mailbox_backup.observability import logger, metrics, tracer
 
-# WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
-EXPORT_INTERVAL = timedelta(hours=24)
+EXPORT_INTERVAL = workmail.EXPORT_INTERVAL
 # Clocks differ between us and WorkMail; waiting a little longer avoids a refused start.
 CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.

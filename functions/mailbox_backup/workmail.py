@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from botocore.exceptions import ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -24,6 +25,8 @@ TRANSIENT_ERRORS = frozenset(
 )
 
 PAGE_SIZE = 100
+# WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
+EXPORT_INTERVAL = timedelta(hours=24)
 
 # Roles whose users have a mailbox this workflow exports. System and remote users have none.
 EXPORTABLE_USER_ROLES = ("USER",)

@@ -45,3 +45,20 @@ def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_comple
     failed = next(item for item in answer["organizations"] if item["organizationId"] == OTHER_ORG)
     assert code == 1 and answer["healthy"] is False
     assert failed["eligible"] == 0 and failed["share"] == 0.0
+    assert "no run has listed its mailboxes yet" in cli("coverage", *two_organizations).stdout
+
+
+def test_an_organization_with_nothing_to_export_is_fully_covered_once_listed(cli, tmp_path):
+    leavers = [
+        {"name": f"leaver{n}", "email": f"leaver{n}@example.com", "state": "DISABLED", "mailbox_mb": 5}
+        for n in range(2)
+    ]
+    with open_environment(tmp_path, scenario(organization(users=0, more_users=leavers))) as environment:
+        environment.run_nightly()
+        save_state(environment, tmp_path / "state")
+
+    code, answer = cli.json("coverage", "--local", str(tmp_path / "state"))
+
+    assert code == 0 and (answer["eligible"], answer["share"]) == (0, 100.0)
+    report = cli("report", "--format", "json", "-o", str(tmp_path / "r.json"), "--local", str(tmp_path / "state"))
+    assert report.exit_code == 0

@@ -123,9 +123,7 @@ def aws() -> Iterator[Aws]:
 
         s3.create_bucket(Bucket=BUCKET)
         key_arn = kms.create_key(Description="mailbox exports")["KeyMetadata"]["Arn"]
-        role_arn = iam.create_role(RoleName="WorkMailExport", AssumeRolePolicyDocument=trust_policy())[
-            "Role"
-        ]["Arn"]
+        role_arn = iam.create_role(RoleName="WorkMailExport", AssumeRolePolicyDocument=trust_policy())["Role"]["Arn"]
         yield Aws(bucket=BUCKET, key_arn=key_arn, role_arn=role_arn, s3=s3, kms=kms, iam=iam)
 
 

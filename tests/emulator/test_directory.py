@@ -99,9 +99,7 @@ def test_a_next_token_from_another_listing_is_refused(large):
 
 def test_list_users_filters_combine(running):
     def names(**filters):
-        return sorted(
-            user["Name"] for user in running.client.list_users(OrganizationId=ORG, Filters=filters)["Users"]
-        )
+        return sorted(user["Name"] for user in running.client.list_users(OrganizationId=ORG, Filters=filters)["Users"])
 
     assert names(State="ENABLED", UsernamePrefix="a") == ["alice"]
     assert names(PrimaryEmailPrefix="CAROL@") == ["carol"]
@@ -110,9 +108,7 @@ def test_list_users_filters_combine(running):
 
 
 def test_list_resources_reports_type_and_state_and_honours_max_results(emulator_for, aws):
-    rooms = [
-        {"name": f"room-{index}", "email": f"room-{index}@example.com", "mailbox_mb": 5} for index in range(5)
-    ]
+    rooms = [{"name": f"room-{index}", "email": f"room-{index}@example.com", "mailbox_mb": 5} for index in range(5)]
     started = emulator_for(scenario(organization(resources=rooms)))
 
     first = started.client.list_resources(OrganizationId=ORG, MaxResults=3)

@@ -21,9 +21,7 @@ def start(running, aws, entity: str, token: str | None = None, **overrides) -> s
 
 
 def test_an_error_fault_answers_the_next_n_matching_requests_then_stops(emulator_for, aws):
-    started = emulator_for(
-        with_faults(errors=[{"operation": "ListUsers", "error": "ThrottlingException", "times": 2}])
-    )
+    started = emulator_for(with_faults(errors=[{"operation": "ListUsers", "error": "ThrottlingException", "times": 2}]))
 
     codes = []
     for _ in range(3):
@@ -77,9 +75,7 @@ def _client_with_retries(url: str):
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=5
-        ),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=5),
     )
 
 
@@ -146,17 +142,11 @@ def test_an_error_fault_applies_only_within_its_window(emulator_for, aws, clock)
 
 def test_a_describe_fault_for_a_mailbox_matches_its_jobs(emulator_for, aws):
     started = emulator_for(
-        with_faults(
-            errors=[
-                {"operation": "DescribeMailboxExportJob", "error": "ThrottlingException", "entity": "bob"}
-            ]
-        )
+        with_faults(errors=[{"operation": "DescribeMailboxExportJob", "error": "ThrottlingException", "entity": "bob"}])
     )
     alice_job, bob_job = start(started, aws, "alice"), start(started, aws, "bob")
 
-    assert (
-        started.client.describe_mailbox_export_job(OrganizationId=ORG, JobId=alice_job)["State"] == "RUNNING"
-    )
+    assert started.client.describe_mailbox_export_job(OrganizationId=ORG, JobId=alice_job)["State"] == "RUNNING"
     with pytest.raises(ClientError) as raised:
         started.client.describe_mailbox_export_job(OrganizationId=ORG, JobId=bob_job)
 
@@ -197,17 +187,14 @@ def test_a_job_outcome_fault_can_cancel_a_job_and_then_let_later_ones_complete(e
     clock.advance(minutes=5)
 
     states = [
-        started.client.describe_mailbox_export_job(OrganizationId=ORG, JobId=job)["State"]
-        for job in (first, second)
+        started.client.describe_mailbox_export_job(OrganizationId=ORG, JobId=job)["State"] for job in (first, second)
     ]
 
     assert states == ["CANCELLED", "COMPLETED"]
 
 
 def test_a_slow_job_outcome_holds_its_slot_longer(emulator_for, aws, clock):
-    started = emulator_for(
-        with_faults(job_outcomes=[{"entity": "bob", "state": "COMPLETED", "duration": "3h"}])
-    )
+    started = emulator_for(with_faults(job_outcomes=[{"entity": "bob", "state": "COMPLETED", "duration": "3h"}]))
     job_id = start(started, aws, "bob")
 
     clock.advance(hours=2)
@@ -273,11 +260,7 @@ def test_a_generated_user_can_be_the_target_of_a_fault(emulator_for, aws):
             "organizations[0].faults.errors[0].times: must be >= 1, got 0",
         ),
         (
-            {
-                "errors": [
-                    {"operation": "ListUsers", "error": "ThrottlingException", "from": "+2h", "until": "+1h"}
-                ]
-            },
+            {"errors": [{"operation": "ListUsers", "error": "ThrottlingException", "from": "+2h", "until": "+1h"}]},
             "organizations[0].faults.errors[0].until: must be later than 'from'",
         ),
         (

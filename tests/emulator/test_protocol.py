@@ -92,9 +92,7 @@ def test_s3_prefix_of_1024_characters_is_refused_and_1023_accepted(running, aws)
 
 def test_client_token_of_129_characters_is_refused_and_128_accepted(running, aws):
     with pytest.raises(ClientError) as raised:
-        running.client.start_mailbox_export_job(
-            ClientToken="t" * 129, EntityId="alice", **aws.export_arguments()
-        )
+        running.client.start_mailbox_export_job(ClientToken="t" * 129, EntityId="alice", **aws.export_arguments())
     accepted = running.client.start_mailbox_export_job(
         ClientToken="t" * 128, EntityId="alice", **aws.export_arguments()
     )
@@ -106,9 +104,7 @@ def test_client_token_of_129_characters_is_refused_and_128_accepted(running, aws
 
 def test_client_token_with_a_space_breaks_its_printable_ascii_pattern(running, aws):
     with pytest.raises(ClientError) as raised:
-        running.client.start_mailbox_export_job(
-            ClientToken="run 1", EntityId="alice", **aws.export_arguments()
-        )
+        running.client.start_mailbox_export_job(ClientToken="run 1", EntityId="alice", **aws.export_arguments())
 
     assert error_code(raised) == "ValidationException"
     assert "ClientToken" in str(raised.value)

@@ -70,12 +70,8 @@ organizations:
 
 def test_generated_users_are_the_same_for_the_same_seed_and_differ_for_another():
     def generated(seed: int):
-        definition = scenario(
-            organization(generate_users={"count": 50, "seed": seed, "domain": "example.com"})
-        )
-        return [
-            (user.name, user.mailbox_mb) for user in load_scenario(definition).organizations[0].all_users()
-        ]
+        definition = scenario(organization(generate_users={"count": 50, "seed": seed, "domain": "example.com"}))
+        return [(user.name, user.mailbox_mb) for user in load_scenario(definition).organizations[0].all_users()]
 
     assert generated(7) == generated(7)
     assert generated(7) != generated(8)
@@ -122,8 +118,7 @@ def test_generated_users_honour_the_requested_special_users():
         ),
         (
             lambda d: d["organizations"][0]["users"][2].update(state="disabled"),
-            "organizations[0].users[2].state: must be one of 'ENABLED', 'DISABLED' or 'DELETED', "
-            "got 'disabled'",
+            "organizations[0].users[2].state: must be one of 'ENABLED', 'DISABLED' or 'DELETED', got 'disabled'",
         ),
         (
             lambda d: d["export_speed"].update(mb_per_minute=0),
@@ -160,9 +155,7 @@ def test_generated_users_honour_the_requested_special_users():
             "organizations[0].jobs[0].state: RUNNING means running at start",
         ),
         (
-            lambda d: d["organizations"][0].update(
-                jobs=[{"entity": "bob", "started": "-3h", "duration": "-1h"}]
-            ),
+            lambda d: d["organizations"][0].update(jobs=[{"entity": "bob", "started": "-3h", "duration": "-1h"}]),
             "organizations[0].jobs[0].duration: must not be negative, got '-1h'",
         ),
         (
@@ -209,7 +202,7 @@ def test_a_key_given_twice_is_refused_not_silently_overwritten():
     problems = problems_of("start: 2026-12-03T01:00:00Z\nregion: us-east-1\nregion: eu-west-1\norganizations: []\n")
 
     assert len(problems) == 1
-    assert problems[0].startswith("line 3, column 1: not valid YAML or JSON: found duplicate key \"region\"")
+    assert problems[0].startswith('line 3, column 1: not valid YAML or JSON: found duplicate key "region"')
 
 
 def test_a_missing_file_is_reported_as_such(tmp_path: Path):

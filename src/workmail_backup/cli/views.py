@@ -157,10 +157,13 @@ def print_coverage(console: Console, answer: dict) -> None:
         f"[{style}]{answer['covered']} of {answer['eligible']} exportable mailboxes ({answer['share']}%)[/{style}] "
         f"have a verified export by {answer['deadline'][:10]}."
     )
+    unlisted = [item["organizationId"] for item in answer["organizations"] if not item["listed"]]
+    for organization_id in unlisted:
+        console.print(f"  [red]![/red] {organization_id}: no run has listed its mailboxes yet, so none is covered.")
     forecast = answer["forecastComplete"]
-    if not answer["healthy"]:
+    if answer["covered"] < answer["eligible"]:
         console.print(
-            f"At the measured rate all will have one by {forecast[:10]}."
+            f"At the measured rate, and once WorkMail's 24-hour rule allows, all will have one by {forecast[:10]}."
             if forecast
             else "No verified exports measured recently: no forecast."
         )

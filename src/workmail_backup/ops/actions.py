@@ -5,19 +5,17 @@ WorkMail's one-export-per-24-hours rule), so the answer is clear before anything
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from botocore.exceptions import ClientError
 
 from mailbox_backup import naming
 from mailbox_backup.clock import utc_now
-from mailbox_backup.ledger import iso, parse_iso
+from mailbox_backup.ledger import iso
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
-from workmail_backup.ops.queries import current_run, is_exportable, skip_reason_of
+from workmail_backup.ops.queries import allowed_again, current_run, is_exportable, skip_reason_of
 
-# WorkMail allows one export per mailbox per 24 hours, counted from the previous start.
-EXPORT_INTERVAL = timedelta(hours=24)
 # The mailboxes a run names are kept in its ledger item, which DynamoDB caps at 400 KB.
 MAX_NAMED_MAILBOXES = 5_000
 
@@ -124,18 +122,12 @@ def _split_by_window(mailboxes: list[dict], now: datetime) -> tuple[list[dict], 
     """Mailboxes WorkMail accepts now, and those still inside 24 hours of their last start."""
     eligible, waiting = [], []
     for mailbox in mailboxes:
-        opens = _window_opens(mailbox)
-        (waiting if opens and opens > now else eligible).append(mailbox)
+        (waiting if allowed_again(mailbox) > now else eligible).append(mailbox)
     return eligible, waiting
 
 
-def _window_opens(mailbox: dict) -> datetime | None:
-    started = mailbox.get("lastStartedAt")
-    return parse_iso(started) + EXPORT_INTERVAL if started else None
-
-
 def _first_eligible(waiting: list[dict]) -> str:
-    return iso(min(_window_opens(mailbox) for mailbox in waiting))
+    return iso(min(allowed_again(mailbox) for mailbox in waiting))
 
 
 def _next(waiting: list[dict]) -> dict:

@@ -239,24 +239,28 @@ def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization
         "measuredAt": iso(now),
         "eligible": eligible,
         "covered": covered,
-        "share": _share(covered, eligible),
+        "share": _share(covered, eligible, all(item["listed"] for item in organizations)),
         "forecastComplete": None if None in forecasts else max(forecasts, default=iso(now)),
         "organizations": organizations,
-        "healthy": eligible == covered and all(item["eligible"] for item in organizations),
+        "healthy": eligible == covered and all(item["listed"] for item in organizations),
     }
 
 
 def _organization_coverage(backend: Backend, organization_id: str, deadline: datetime, now: datetime) -> dict:
-    mailboxes = [mailbox for mailbox in backend.ledger.mailboxes(organization_id) if is_exportable(mailbox)]
+    known = list(backend.ledger.mailboxes(organization_id))
+    mailboxes = [mailbox for mailbox in known if is_exportable(mailbox)]
     missing = [mailbox for mailbox in mailboxes if not _covered_by(mailbox, deadline)]
     rate = _exports_per_day(backend, organization_id, now)
+    # An organization no run has listed yet is not covered, even though no mailbox is missing.
+    listed = bool(known) or any(run.get("plannedAt") for run in recent_runs(backend, organization_id, limit=50))
     return {
         "organizationId": organization_id,
+        "listed": listed,
         "eligible": len(mailboxes),
         "covered": len(mailboxes) - len(missing),
-        "share": _share(len(mailboxes) - len(missing), len(mailboxes)),
+        "share": _share(len(mailboxes) - len(missing), len(mailboxes), listed),
         "exportsPerDay": round(rate, 2),
-        "forecastComplete": _forecast(len(missing), rate, now),
+        "forecastComplete": _forecast(missing, rate, now) if listed else None,
         "missing": [
             {
                 "entityId": mailbox["entityId"],
@@ -295,17 +299,29 @@ def _exports_per_day(backend: Backend, organization_id: str, now: datetime) -> f
     return exported / days
 
 
-def _forecast(missing: int, per_day: float, now: datetime) -> str | None:
-    if missing == 0:
+def _forecast(missing: list[dict], per_day: float, now: datetime) -> str | None:
+    """When the last missing mailbox will have an export: at the measured rate, and not before
+    WorkMail's 24-hour rule lets the last of them be exported again."""
+    if not missing:
         return iso(now)
     if per_day <= 0:
         return None
-    return iso(now + timedelta(days=missing / per_day))
+    at_rate = now + timedelta(days=len(missing) / per_day)
+    return iso(max([at_rate, *(allowed_again(mailbox) for mailbox in missing)]))
 
 
-def _share(part: int, whole: int) -> float:
-    # No known mailbox is no coverage: an organization whose runs never got to list its users.
-    return round(100.0 * part / whole, 1) if whole else 0.0
+def _share(part: int, whole: int, listed: bool = True) -> float:
+    if not whole:
+        # Nothing to export is full coverage, once a run has listed the organization and found so.
+        return 100.0 if listed else 0.0
+    return round(100.0 * part / whole, 1)
+
+
+def allowed_again(mailbox: dict) -> datetime:
+    """When WorkMail accepts this mailbox's next export: 24 hours after its last start, by anyone."""
+    starts = [mailbox.get("lastStartedAt"), (mailbox.get("lastExportElsewhere") or {}).get("startedAt")]
+    known = [parse_iso(start) for start in starts if start]
+    return max(known) + workmail.EXPORT_INTERVAL if known else datetime.min.replace(tzinfo=UTC)
 
 
 # A live run ------------------------------------------------------------------------------------
