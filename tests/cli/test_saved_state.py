@@ -8,8 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG
+from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG, troubled_scenario
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -297,3 +298,41 @@ def render_in_headless_chromium(page: Path, profile: Path) -> str:
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert finished.returncode == 0, finished.stderr[-2000:]
     return finished.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["mailboxes", "--overdue", "1000000000d"], "--overdue is longer than 100 years"),
+        (["report", "--output", "{tmp}"], "cannot be written"),
+        (["start", "-m", " "], "no mailbox named"),
+        (["start", "--mailboxes-from", "{tmp}/latin1.txt"], "--mailboxes-from is not UTF-8 text"),
+    ],
+)
+def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, tmp_path, arguments, says):
+    (tmp_path / "latin1.txt").write_bytes("b\xe9atrice@example.com\n".encode("latin-1"))
+
+    result = cli(*[argument.format(tmp=tmp_path) for argument in arguments], *_local(saved_states))
+
+    assert result.exit_code == 2 and says in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--state-dir", "{tmp}/taken"], "--state-dir {tmp}/taken cannot be written"),
+        (["--log-file", "{tmp}"], "is a directory; give a file name"),
+        (["--template", "{tmp}/taken"], "has no Resources section"),
+        (["--scenario", "{tmp}"], "is a directory; give the scenario file inside it"),
+    ],
+)
+def test_a_local_run_with_a_bad_path_stops_before_the_night_starts(cli, tmp_path, arguments, says):
+    (tmp_path / "taken").write_text("Description: not a SAM template\n")
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(troubled_scenario()))
+
+    result = cli("local", "run", "--scenario", str(scenario_file), *[a.format(tmp=tmp_path) for a in arguments])
+
+    assert result.exit_code == 2 and says.format(tmp=tmp_path) in result.stderr
+    assert "Traceback" not in result.output

@@ -27,23 +27,12 @@ def local_run(
 ) -> None:
     """Run one nightly backup of the scenario's organizations and print the result."""
     from workmail_backup.local import display
-    from workmail_backup.local.emulator import ScenarioError, load_scenario
+    from workmail_backup.local.emulator import ScenarioError
     from workmail_backup.local.runner import LocalEnvironment, LocalRunError
+    from workmail_backup.local.stack import LocalDeploymentError, UnsupportedResourceError
     from workmail_backup.ops.local_state import save_state
 
-    try:
-        loaded = load_scenario(scenario)
-    except (ScenarioError, OSError) as error:
-        errors.print(
-            f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {escape(str(error))}", soft_wrap=True
-        )
-        raise typer.Exit(2) from None
-    if not template.is_file():
-        errors.print(
-            f"[red]Template {escape(str(template))} not found;[/red] run from the project folder or pass --template.",
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
+    loaded = _checked_inputs(scenario, template, log_file, state_dir)
 
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
     try:
@@ -60,6 +49,9 @@ def local_run(
         problem = escape(str(error))
         errors.print(f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {problem}", soft_wrap=True)
         raise typer.Exit(2) from None
+    except (LocalDeploymentError, UnsupportedResourceError) as error:
+        errors.print(f"[red]Template {escape(str(template))} cannot be deployed:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
     except LocalRunError as error:
         errors.print(f"[red]The local run failed:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -74,3 +66,43 @@ def local_run(
             console.print(f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`")
     healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
     raise typer.Exit(0 if healthy else 1)
+
+
+def _checked_inputs(scenario: Path, template: Path, log_file: Path, state_dir: Path | None):
+    """The loaded scenario, once every path is known to work: a bad one fails now, not after the night."""
+    from workmail_backup.local.emulator import ScenarioError, load_scenario
+
+    try:
+        loaded = load_scenario(scenario)
+    except (ScenarioError, OSError) as error:
+        errors.print(
+            f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {escape(str(error))}", soft_wrap=True
+        )
+        raise typer.Exit(2) from None
+    if not template.is_file():
+        errors.print(
+            f"[red]Template {escape(str(template))} not found;[/red] run from the project folder or pass --template.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    # Checked before the run, so that a bad path does not throw away a whole night's work at its end.
+    _must_be_writable(log_file, "--log-file", directory=False)
+    if state_dir is not None:
+        _must_be_writable(state_dir, "--state-dir", directory=True)
+
+    return loaded
+
+
+def _must_be_writable(path: Path, option: str, directory: bool) -> None:
+    """Create the folder (or the file's folder) now, and say in one line why it cannot be."""
+    try:
+        if directory:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                raise IsADirectoryError(f"{path} is a directory; give a file name")
+            path.open("a").close()
+    except OSError as error:
+        errors.print(f"[red]{option} {escape(str(path))} cannot be written:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None

@@ -278,7 +278,12 @@ def start(
     Refused, with the reason and when it would be possible, while a run is open or when
     WorkMail's 24-hour rule stops every mailbox it would cover.
     """
-    named = list(mailbox or []) + (names_in(mailboxes_from) if mailboxes_from else [])
+    try:
+        given = list(mailbox or []) + (names_in(mailboxes_from) if mailboxes_from else [])
+        named = [name.strip() for name in given if name.strip()]
+    except UnicodeDecodeError:
+        errors.print("[red]Error:[/red] --mailboxes-from is not UTF-8 text; save the list as UTF-8.")
+        raise typer.Exit(UNANSWERED) from None
     if (mailbox or mailboxes_from) and not named:
         errors.print("[red]Error:[/red] no mailbox named; give e-mail addresses or entity ids.")
         raise typer.Exit(UNANSWERED)
@@ -331,8 +336,12 @@ def audit_report(
         period_end = parse_day(until, "--until", end_of_day=True) if until else None
         data = report.build_report(backend, period_start, period_end, org)
     renderers = {"html": report.render_html, "csv": report.render_csv, "json": report.render_json}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(renderers[report_format.value](data), encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(renderers[report_format.value](data), encoding="utf-8")
+    except OSError as error:
+        errors.print(f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(str(error))}")
+        raise typer.Exit(UNANSWERED) from None
     coverage_summary = data["coverage"]
     console.print(
         f"Report written to {output}: {coverage_summary['covered']} of {coverage_summary['eligible']} "

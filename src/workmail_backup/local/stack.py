@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from cfnlint.decode import cfn_yaml
 from moto.cloudformation.parsing import get_model_map
 from samtranslator.parser.parser import Parser
@@ -159,8 +160,12 @@ def deploy_local_stack(
 
 def _load_template(template_path: Path) -> dict[str, Any]:
     """Parse the SAM template, short-form intrinsics included, into plain dicts and lists."""
-    decoded = cfn_yaml.load(str(template_path))
-
+    try:
+        decoded = cfn_yaml.load(str(template_path))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise LocalDeploymentError(f"{template_path} is not a readable YAML template: {error}") from None
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("Resources"), dict):
+        raise LocalDeploymentError(f"{template_path} has no Resources section; is it this project's template.yaml?")
     return json.loads(json.dumps(decoded))
 
 

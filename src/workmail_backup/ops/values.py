@@ -8,6 +8,8 @@ from workmail_backup.ops.errors import InvalidRequestError
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Beyond this an age means nothing here, and date arithmetic would overflow.
+_LONGEST = timedelta(days=36_525)
 
 
 def parse_duration(text: str, option: str = "--overdue") -> timedelta:
@@ -18,7 +20,10 @@ def parse_duration(text: str, option: str = "--overdue") -> timedelta:
         raise InvalidRequestError(
             f"{option} takes a number and a unit (s, m, h, d or w), such as 36h or 2d; got {text!r}."
         )
-    return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if seconds > _LONGEST.total_seconds():
+        raise InvalidRequestError(f"{option} is longer than 100 years; got {text!r}.")
+    return timedelta(seconds=seconds)
 
 
 def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:

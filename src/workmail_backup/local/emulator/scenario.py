@@ -350,9 +350,14 @@ def _read(source: str | Path) -> str:
         return str(source)
 
     path = Path(source)
+    if path.is_dir():
+        raise ScenarioError([f"scenario: {source} is a directory; give the scenario file inside it"])
     if not path.is_file():
         raise ScenarioError([f"scenario: file not found: {source}"])
-    return path.read_text(encoding="utf-8")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ScenarioError([f"scenario: {source} is not UTF-8 text (byte {error.start}); save it as UTF-8"]) from None
 
 
 def _parse_text(text: str) -> Any:
