@@ -205,6 +205,7 @@ def _record_success(current: Pass, task: dict, job: dict) -> None:
             "lastSuccessJobId": task["jobId"],
             "lastSuccessRunId": current.run_id,
             "lastSuccessS3Path": job.get("S3Path"),
+            "lastSuccessBucket": task["s3Bucket"],
             "lastSuccessObjectKey": verification.object_key,
             "lastSuccessSizeBytes": verification.size_bytes,
             "lastDurationSeconds": max(int((ended - started).total_seconds()), 1),

@@ -74,7 +74,13 @@ def test_run_show_puts_the_failed_mailbox_first_with_its_reason(cli, saved_state
     assert code == 1
     assert (first["email"], first["outcome"], first["reason"]) == (FAILING, "FAILED", "Mailbox is corrupt.")
     assert len(exported) == 10
-    assert all(line["verified"] and line["objectKey"].endswith(".zip") and line["sizeBytes"] for line in exported)
+    assert all(
+        line["verified"]
+        and line["s3Object"].startswith("s3://")
+        and line["s3Object"].endswith(".zip")
+        and line["sizeBytes"]
+        for line in exported
+    )
     assert all(line["durationSeconds"] > 0 for line in exported)
 
 

@@ -50,7 +50,9 @@ def local_run(
         errors.print(f"[red]Scenario {escape(str(scenario))} cannot be used:[/red] {problem}", soft_wrap=True)
         raise typer.Exit(2) from None
     except (LocalDeploymentError, UnsupportedResourceError) as error:
-        errors.print(f"[red]Template {escape(str(template))} cannot be deployed:[/red] {escape(str(error))}")
+        errors.print(
+            f"[red]Template {escape(str(template))} cannot be deployed:[/red] {escape(str(error))}", soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except LocalRunError as error:
         errors.print(f"[red]The local run failed:[/red] {escape(str(error))}", soft_wrap=True)

@@ -340,7 +340,9 @@ def audit_report(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(renderers[report_format.value](data), encoding="utf-8")
     except OSError as error:
-        errors.print(f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(str(error))}")
+        errors.print(
+            f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(str(error))}", soft_wrap=True
+        )
         raise typer.Exit(UNANSWERED) from None
     coverage_summary = data["coverage"]
     console.print(

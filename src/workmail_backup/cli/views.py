@@ -7,7 +7,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from workmail_backup.ops.values import human_duration, human_size
+from workmail_backup.ops.values import human_duration, human_size, s3_uri
 
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "PLANNING": "cyan", "REQUESTED": "cyan"}
 OUTCOME_STYLES = {"EXPORTED": "green", "FAILED": "red", "SKIPPED": "dim", "DEFERRED": "yellow", "RUNNING": "cyan"}
@@ -103,7 +103,7 @@ def print_run_detail(console: Console, detail: dict) -> None:
     for name in ("Mailbox", "Outcome", "Job", "Started", "Took", "Size", "S3 location / reason"):
         jobs.add_column(name, overflow="fold")
     for line in detail["mailboxes"]:
-        where = line.get("objectKey") or line.get("s3Path") or ""
+        where = line.get("s3Object") or ""
         jobs.add_row(
             line["email"] or line["entityId"],
             _styled(line["outcome"], OUTCOME_STYLES),
@@ -132,7 +132,7 @@ def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None
             line.get("lastSuccessAt") or ("never" if line["exportable"] else "not exportable"),
             human_duration(line["ageSeconds"]),
             _styled(line.get("lastOutcome"), OUTCOME_STYLES),
-            line.get("lastError") or line.get("lastSuccessS3Path") or _elsewhere(line.get("lastExportElsewhere")),
+            line.get("lastError") or line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere")),
         )
     console.print(table)
 
@@ -145,8 +145,7 @@ def _elsewhere(export: dict | None) -> str:
     """Someone else's export of a mailbox, said so that it is not mistaken for a verified one."""
     if not export:
         return ""
-    # WorkMail's S3Path already starts with the bucket.
-    where = f"s3://{export.get('s3Path') or export.get('s3Bucket')}" if export.get("s3Bucket") else "unknown bucket"
+    where = s3_uri(None, None, export.get("s3Path") or export.get("s3Bucket")) or "unknown bucket"
     state = (export.get("state") or "state unknown").lower()
     return f"exported elsewhere at {export['startedAt']} ({state}, {where}); not verified"
 

@@ -177,10 +177,11 @@ class LocalEnvironment:
 
     def _route_handler_logs(self) -> None:
         if self.log_path is None:
+            _send_handler_logs_to(_CurrentStdout())
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log_path.open("w", encoding="utf-8")
-        handler_logger.registered_handler.setStream(self._log_file)
+        _send_handler_logs_to(self._log_file)
 
     def _set_environment(self, variables: dict[str, str]) -> None:
         for name, value in variables.items():
@@ -188,6 +189,18 @@ class LocalEnvironment:
             os.environ[name] = value
 
     def __exit__(self, *exc_info) -> None:
+        try:
+            self._stop_services()
+        finally:
+            # Whatever failed above, moto and the environment must not leak into the next user.
+            self._mock.stop()
+            for name, value in self._saved_environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def _stop_services(self) -> None:
         if self._seams is not None:
             self._seams.close()
             self._seams = None
@@ -195,14 +208,9 @@ class LocalEnvironment:
             self.emulator.stop()
         handler_clock.use_system_clock()
         if self._log_file is not None:
-            handler_logger.registered_handler.setStream(sys.stdout)
+            _send_handler_logs_to(_CurrentStdout())
             self._log_file.close()
-        self._mock.stop()
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+            self._log_file = None
 
     # Running -----------------------------------------------------------------------------
 
@@ -332,3 +340,27 @@ class LocalEnvironment:
             peak_running=self.emulator.peak_running(organization_id) if known else 0,
             limit_exceeded=self.emulator.limit_exceeded_count(organization_id) if known else 0,
         )
+
+
+class _CurrentStdout:
+    """Whatever ``sys.stdout`` is when a line is written.
+
+    The handlers' logger is built once per process and keeps the stream it is given; a
+    stdout replaced since (a test's CLI runner, say, closes its own) must not be kept.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _send_handler_logs_to(stream) -> None:
+    # Not StreamHandler.setStream: it flushes the stream it replaces, which may be closed already.
+    handler = handler_logger.registered_handler
+    handler.acquire()
+    try:
+        handler.stream = stream
+    finally:
+        handler.release()

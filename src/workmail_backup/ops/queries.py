@@ -13,7 +13,7 @@ from mailbox_backup.clock import utc_now
 from mailbox_backup.ledger import from_dynamo, iso, parse_iso, queue_partition
 from workmail_backup.ops.backend import AWS_ERRORS, Backend
 from workmail_backup.ops.errors import InvalidRequestError
-from workmail_backup.ops.values import age_seconds, seconds_between
+from workmail_backup.ops.values import age_seconds, s3_uri, seconds_between
 
 OPEN_RUN_STATES = ("REQUESTED", "PLANNING", "RUNNING")
 FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
@@ -166,8 +166,7 @@ def _job_line(task: dict) -> dict:
         "endedAt": task.get("endedAt"),
         "durationSeconds": seconds_between(task.get("startedAt"), task.get("endedAt")),
         "sizeBytes": task.get("sizeBytes"),
-        "s3Path": task.get("s3Path"),
-        "objectKey": task.get("objectKey"),
+        "s3Object": s3_uri(task.get("s3Bucket"), task.get("objectKey"), task.get("s3Path")),
         "verified": task.get("verified"),
     }
 
@@ -214,7 +213,9 @@ def _mailbox_line(mailbox: dict, now: datetime) -> dict:
         "lastSuccessAt": mailbox.get("lastSuccessAt"),
         "ageSeconds": age_seconds(mailbox.get("lastSuccessAt"), now),
         "lastSuccessJobId": mailbox.get("lastSuccessJobId"),
-        "lastSuccessS3Path": mailbox.get("lastSuccessS3Path"),
+        "lastSuccessS3Object": s3_uri(
+            mailbox.get("lastSuccessBucket"), mailbox.get("lastSuccessObjectKey"), mailbox.get("lastSuccessS3Path")
+        ),
         "lastOutcome": mailbox.get("lastOutcome"),
         "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
         "lastStartedAt": mailbox.get("lastStartedAt"),

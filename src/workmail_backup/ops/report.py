@@ -18,7 +18,7 @@ from workmail_backup.ops import charts
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError
 from workmail_backup.ops.queries import coverage, is_exportable
-from workmail_backup.ops.values import age_seconds, human_duration, human_size, seconds_between
+from workmail_backup.ops.values import age_seconds, human_duration, human_size, s3_uri, seconds_between
 
 DEFAULT_PERIOD = timedelta(days=30)
 MAX_CHART_DAYS = 400
@@ -134,7 +134,7 @@ def _export(job: dict) -> dict:
         "durationSeconds": seconds_between(job.get("startedAt"), job.get("endedAt")),
         "verified": bool(job.get("verified")),
         "verificationProblem": job.get("verificationProblem"),
-        "s3Object": f"s3://{bucket}/{key}" if bucket and key else job.get("s3Path"),
+        "s3Object": s3_uri(bucket, key, job.get("s3Path")),
         "sizeBytes": job.get("sizeBytes"),
         "etag": job.get("etag"),
         "versionId": job.get("versionId"),

@@ -74,3 +74,10 @@ def human_size(size_bytes: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+def s3_uri(bucket: str | None, key: str | None, workmail_path: str | None = None) -> str | None:
+    """``s3://bucket/key`` for a verified object, else WorkMail's own S3Path (which starts with the bucket)."""
+    if bucket and key:
+        return f"s3://{bucket}/{key}"
+    return f"s3://{workmail_path}" if workmail_path else None
