@@ -55,3 +55,18 @@ def test_a_later_job_for_a_mailbox_exported_in_the_last_day_is_refused():
 
     assert [job.entity_id for job in organization.refused_jobs] == [organization.find("u1").entity_id]
     assert organization.find("u2").entity_id in {job.entity_id for job in started}
+
+
+def test_two_jobs_of_one_mailbox_within_a_day_before_the_start_is_a_scenario_error():
+    jobs = [{"entity": "u1", "started": "-1h", "duration": "3h"}, {"entity": "u1", "started": "-30m", "duration": "3h"}]
+
+    with pytest.raises(ScenarioError, match=r"organizations\[0\].jobs\[1\]: starts within 24 hours of another job"):
+        _organization(jobs)
+
+
+def test_jobs_of_one_mailbox_a_day_apart_before_the_start_are_both_kept():
+    jobs = [{"entity": "u1", "started": "-3d", "duration": "1h"}, {"entity": "u1", "started": "-1h", "duration": "3h"}]
+
+    _, organization = _organization(jobs)
+
+    assert len(organization.jobs) == 2

@@ -122,7 +122,7 @@ def test_generated_users_honour_the_requested_special_users():
         ),
         (
             lambda d: d["export_speed"].update(mb_per_minute=0),
-            "export_speed.mb_per_minute: must be > 0, got 0",
+            "export_speed.mb_per_minute: must be >= 0.1, got 0",
         ),
         (
             lambda d: d.pop("start"),
@@ -233,3 +233,51 @@ def test_a_region_without_workmail_is_refused_with_the_ones_that_have_it():
 
     with pytest.raises(ScenarioError, match="region: must be one of 'us-east-1', 'us-west-2' or 'eu-west-1'"):
         load_scenario(definition)
+
+
+def test_values_that_would_break_the_night_are_refused_up_front():
+    problems = problems_of(
+        {
+            "start": "1970-01-01T00:00:00Z",
+            "account_id": 12345678901,
+            "export_speed": {"mb_per_minute": 1e-300},
+            "organizations": [
+                {
+                    "id": "m-0123456789abcdef0123456789abcdef",
+                    "alias": "a",
+                    "users": [{"name": "x", "email": "x@a.com", "export_minutes": 1e12}],
+                    "jobs": [{"entity": "x", "started": "-99999999999d"}],
+                }
+            ],
+        }
+    )
+
+    assert [problem.split(":")[0] for problem in problems] == [
+        "start",
+        "account_id",
+        "export_speed.mb_per_minute",
+        "organizations[0].users[0].export_minutes",
+        "organizations[0].jobs[0].started",
+    ]
+    assert "in quotes" in problems[1]
+
+
+def test_an_unquoted_twelve_digit_account_id_is_read_as_the_account_id():
+    loaded = load_scenario(
+        {
+            "start": "2026-12-03T01:00:00Z",
+            "account_id": 210987654321,
+            "organizations": [{"id": "m-0123456789abcdef0123456789abcdef", "alias": "a"}],
+        }
+    )
+
+    assert loaded.account_id == "210987654321"
+
+
+def test_two_organizations_with_one_alias_are_refused():
+    organization = {"id": "m-0123456789abcdef0123456789abcdef", "alias": "same"}
+    other = {"id": "m-0123456789abcdef0123456789abcdee", "alias": "same"}
+
+    problems = problems_of({"start": "2026-12-03T01:00:00Z", "organizations": [organization, other]})
+
+    assert problems == ["scenario: organization aliases must differ, as WorkMail's do; repeated: same"]

@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# A night's story needs no more, and far larger values overflow the date arithmetic.
+LONGEST = timedelta(days=366)
 _DURATION = re.compile(r"^\s*([+-]?)\s*((?:\d+(?:\.\d+)?\s*[smhdw]\s*)+)$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
@@ -22,15 +24,18 @@ def parse_duration(value: str | int | float) -> timedelta:
         raise ValueError(f"expected a duration such as '30m', '1h30m' or '-2h', got {value!r}")
 
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as '30m', '1h30m' or '-2h', got {value!r}")
+        sign, body = match.groups()
+        seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in _PART.findall(body))
+        seconds = -seconds if sign == "-" else seconds
 
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"expected a duration such as '30m', '1h30m' or '-2h', got {value!r}")
-
-    sign, body = match.groups()
-    seconds = sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in _PART.findall(body))
-    return timedelta(seconds=-seconds if sign == "-" else seconds)
+    if abs(seconds) > LONGEST.total_seconds():
+        raise ValueError(f"a scenario spans at most a year either side of its start, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 def parse_instant(value: str | datetime) -> datetime:

@@ -223,10 +223,26 @@ def build_organizations(scenario: Scenario) -> dict[str, Organization]:
             if job.start > scenario.start:
                 organization.add_later_job(job)
             else:
+                _check_not_too_recent(scenario, spec, organization, index, job)
                 organization.add_job(job)
         _check_running_at_start(scenario, spec, organization)
         organizations[spec.id] = organization
     return organizations
+
+
+def _check_not_too_recent(
+    scenario: Scenario, spec: OrganizationSpec, organization: Organization, index: int, job: ExportJob
+) -> None:
+    """A job before the start that WorkMail would have refused makes the scenario impossible."""
+    earlier = [other for other in organization.jobs if other.entity_id == job.entity_id]
+    if any(abs(job.start - other.start) < EXPORT_INTERVAL for other in earlier):
+        where = scenario.organizations.index(spec)
+        raise ScenarioError(
+            [
+                f"organizations[{where}].jobs[{index}]: starts within 24 hours of another job of the same "
+                "mailbox, which WorkMail refuses; move it a day apart or give it to another mailbox"
+            ]
+        )
 
 
 def _check_running_at_start(scenario: Scenario, spec: OrganizationSpec, organization: Organization) -> None:

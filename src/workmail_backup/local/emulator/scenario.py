@@ -8,7 +8,7 @@ author meant. ``docs/scenario-format.md`` documents every field.
 import difflib
 import typing
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .consistency import scenario_problems
-from .durations import check_time, parse_duration, parse_instant, resolve_time
+from .durations import LONGEST, check_time, parse_duration, parse_instant, resolve_time
 from .population import generated_people, mailbox_sizes, resource_id, special_positions, user_id
 
 ORGANIZATION_ID_PATTERN = r"^m-[0-9a-f]{32}$"
@@ -72,6 +72,8 @@ DurationValue = Annotated[str | int | float, AfterValidator(_check_duration)]
 
 # WorkMail's largest mailbox: 50 GB, a limit that cannot be raised.
 MAX_MAILBOX_MB = 51_200
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(2099, 12, 31, tzinfo=UTC)
 
 
 class _Strict(BaseModel):
@@ -81,8 +83,9 @@ class _Strict(BaseModel):
 class ExportSpeed(_Strict):
     """How long an export takes: ``fixed_seconds`` plus the mailbox size over ``mb_per_minute``."""
 
-    fixed_seconds: float = Field(120, ge=0)
-    mb_per_minute: float = Field(60, gt=0)
+    # Bounded so that the largest mailbox still exports within a scenario's year.
+    fixed_seconds: float = Field(120, ge=0, le=86_400)
+    mb_per_minute: float = Field(60, ge=0.1)
 
     def duration(self, mailbox_mb: float) -> timedelta:
         """Time an export of a mailbox of ``mailbox_mb`` takes."""
@@ -95,7 +98,7 @@ class _Mailbox(_Strict):
     state: EntityState = "ENABLED"
     mailbox_mb: float = Field(0, ge=0, le=MAX_MAILBOX_MB)
     quota_mb: int = Field(DEFAULT_QUOTA_MB, ge=1)
-    export_minutes: float | None = Field(None, ge=0)
+    export_minutes: float | None = Field(None, ge=0, le=LONGEST.total_seconds() / 60)
 
 
 class UserSpec(_Mailbox):
@@ -302,7 +305,29 @@ class Scenario(_Strict):
     @field_validator("start", mode="before")
     @classmethod
     def _utc_start(cls, value: Any) -> datetime:
-        return parse_instant(value)
+        start = parse_instant(value)
+        # Export archives are ZIP files, whose timestamps run from 1980 to 2107.
+        if not EARLIEST_START <= start <= LATEST_START:
+            raise ValueError(f"must be between {EARLIEST_START:%Y} and {LATEST_START:%Y}, got {value!s}")
+        return start
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_id_as_text(cls, value: Any) -> Any:
+        # YAML reads 123456789012 unquoted as a number; twelve digits are still an account id.
+        if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) == 12:
+            return str(value)
+        if isinstance(value, int):
+            raise ValueError(f"write the 12 digits in quotes (YAML drops leading zeros), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _aliases_differ(self) -> "Scenario":
+        aliases = [organization.alias for organization in self.organizations]
+        repeated = sorted({alias for alias in aliases if aliases.count(alias) > 1})
+        if repeated:
+            raise ValueError(f"organization aliases must differ, as WorkMail's do; repeated: {', '.join(repeated)}")
+        return self
 
     def time(self, value: str | int | float | datetime) -> datetime:
         """Resolve a scenario time (relative to ``start`` or absolute) to a UTC instant."""
