@@ -107,7 +107,9 @@ def test_mailboxes_lists_every_mailbox_with_its_last_verified_export(cli, saved_
     assert len(by_email) == 13
     assert by_email["user000@example.com"]["lastSuccessAt"] and by_email["user000@example.com"]["ageSeconds"] >= 0
     assert by_email[FAILING]["lastSuccessAt"] is None and by_email[FAILING]["lastError"] == "Mailbox is corrupt."
-    assert by_email[DISABLED]["exportable"] is False
+    assert (
+        by_email[DISABLED]["exportable"] is False and by_email[DISABLED]["notExportableBecause"] == "user is disabled"
+    )
 
 
 def test_mailboxes_overdue_lists_the_never_exported_and_exits_1(cli, saved_states):
@@ -175,6 +177,29 @@ def test_start_on_saved_state_explains_where_runs_can_start(cli, saved_states):
     assert result.exit_code == 2 and "local run" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda state: [], "written by another version"),
+        (lambda state: {**state, "savedAt": "garbage"}, "is damaged (savedAt:"),
+        (lambda state: {**state, "outputs": {}}, "is damaged (outputs.LedgerTableName: Field required)"),
+    ],
+)
+def test_a_damaged_saved_state_is_named_with_what_is_wrong(cli, saved_states, tmp_path, damage, says):
+    state = json.loads((saved_states["after_night"] / "state.json").read_text())
+    (tmp_path / "state.json").write_text(json.dumps(damage(state)))
+
+    result = cli("status", "--local", str(tmp_path))
+
+    assert result.exit_code == 2 and says in result.stderr and "local run --state-dir" in result.stderr
+
+
+def test_the_saved_state_file_itself_names_the_state_as_well_as_its_folder(cli, saved_states):
+    code, answer = cli.json("status", "--local", str(saved_states["after_night"] / "state.json"))
+
+    assert answer["organizations"][0]["last"]["runId"] == "nightly-20261203"
+
+
 def test_a_missing_state_directory_says_how_to_create_it(cli, tmp_path):
     result = cli("status", "--local", str(tmp_path / "nowhere"))
 
@@ -224,6 +249,13 @@ def test_report_csv_has_one_row_per_export_and_one_per_mailbox_without(cli, save
     assert by_email[FAILING]["jobState"] == "FAILED" and by_email[FAILING]["error"] == "Mailbox is corrupt."
     assert by_email[EXPORTED_BY_SOMEONE_ELSE]["jobState"] == "no export in period"
     assert by_email["user000@example.com"]["verified"] == "True"
+
+
+def test_report_to_stdout_is_the_report_alone(cli, saved_states):
+    result = cli("report", "--format", "json", "-o", "-", *_local(saved_states))
+
+    assert json.loads(result.stdout)["coverage"]["covered"] == 10
+    assert "Report written to stdout" in result.stderr
 
 
 def test_report_for_a_period_without_runs_lists_no_exports(cli, saved_states, tmp_path):

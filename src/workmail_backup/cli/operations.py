@@ -320,7 +320,7 @@ def retry_failed(
 @app.command("report")
 @takes_source
 def audit_report(
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-' for stdout).")],
     report_format: Annotated[views.ReportFormat, typer.Option("--format", help="html, csv or json.")] = (
         views.ReportFormat.html
     ),
@@ -336,18 +336,24 @@ def audit_report(
         period_end = parse_day(until, "--until", end_of_day=True) if until else None
         data = report.build_report(backend, period_start, period_end, org)
     renderers = {"html": report.render_html, "csv": report.render_csv, "json": report.render_json}
+    rendered = renderers[report_format.value](data)
+    to_stdout = str(output) == "-"
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(renderers[report_format.value](data), encoding="utf-8")
+        if to_stdout:
+            sys.stdout.write(rendered)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(rendered, encoding="utf-8")
     except OSError as error:
         errors.print(
             f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(str(error))}", soft_wrap=True
         )
         raise typer.Exit(UNANSWERED) from None
     coverage_summary = data["coverage"]
-    console.print(
-        f"Report written to {output}: {coverage_summary['covered']} of {coverage_summary['eligible']} "
-        f"mailboxes covered ({coverage_summary['share']}%)."
+    # With the report on stdout, the summary goes to stderr so that it does not end up in the file.
+    (errors if to_stdout else console).print(
+        f"Report written to {'stdout' if to_stdout else output}: {coverage_summary['covered']} of "
+        f"{coverage_summary['eligible']} mailboxes covered ({coverage_summary['share']}%)."
     )
     # The report is written either way; like `coverage`, the exit code says whether it shows every mailbox covered.
     finish(coverage_summary["healthy"])

@@ -129,7 +129,7 @@ def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None
             line["email"] or line["entityId"],
             line.get("kind") or "",
             line.get("state") or "",
-            line.get("lastSuccessAt") or ("never" if line["exportable"] else "not exportable"),
+            line.get("lastSuccessAt") or ("never" if line["exportable"] else f"none: {line['notExportableBecause']}"),
             human_duration(line["ageSeconds"]),
             _styled(line.get("lastOutcome"), OUTCOME_STYLES),
             line.get("lastError") or line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere")),

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from pydantic import BaseModel, ValidationError
 
 from mailbox_backup import clients
 from mailbox_backup import clock as handler_clock
@@ -133,8 +134,26 @@ _FAKE_AWS = {
 }
 
 
+class _SavedOutputs(BaseModel):
+    LedgerTableName: str
+
+
+class _SavedState(BaseModel):
+    """What ``save_state`` writes; checked on reading, so that a damaged file is named, not a crash."""
+
+    formatVersion: int
+    savedAt: str
+    region: str
+    organizationIds: list[str]
+    outputs: _SavedOutputs
+    table: dict[str, Any]
+    items: list[dict[str, Any]]
+    executions: list[dict[str, Any]]
+
+
 def _read_state(directory: Path) -> dict:
-    path = directory / STATE_FILE
+    # The file itself is as good a name for the saved state as its folder.
+    path = directory if directory.name == STATE_FILE and directory.is_file() else directory / STATE_FILE
     if not path.is_file():
         raise InvalidRequestError(
             f"No saved local state in {directory}; create it with "
@@ -144,8 +163,17 @@ def _read_state(directory: Path) -> dict:
         state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise InvalidRequestError(f"{path} is not valid JSON ({error}); run `local run --state-dir` again.") from None
-    if state.get("formatVersion") != FORMAT_VERSION:
+    if not isinstance(state, dict) or state.get("formatVersion") != FORMAT_VERSION:
         raise InvalidRequestError(f"{path} was written by another version; run `local run --state-dir` again.")
+    try:
+        _SavedState.model_validate(state)
+        parse_iso(state["savedAt"])
+    except ValidationError as error:
+        first = error.errors()[0]
+        problem = f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+        raise InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.") from None
+    except ValueError as error:
+        raise InvalidRequestError(f"{path} is damaged (savedAt: {error}); run `local run --state-dir` again.") from None
     return state
 
 

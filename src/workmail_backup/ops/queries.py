@@ -210,6 +210,7 @@ def _mailbox_line(mailbox: dict, now: datetime) -> dict:
         "kind": mailbox.get("kind"),
         "state": mailbox.get("state"),
         "exportable": is_exportable(mailbox),
+        "notExportableBecause": skip_reason_of(mailbox),
         "lastSuccessAt": mailbox.get("lastSuccessAt"),
         "ageSeconds": age_seconds(mailbox.get("lastSuccessAt"), now),
         "lastSuccessJobId": mailbox.get("lastSuccessJobId"),
