@@ -125,7 +125,7 @@ def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now, requ
         not_listed.discard(entity.entity_id)
         mailbox = _merge_mailbox(known.get(entity.entity_id), entity, organization_id)
         if entity.entity_id in recent.elsewhere:
-            mailbox["lastExportElsewhere"] = _export_elsewhere(recent.elsewhere[entity.entity_id])
+            mailbox["lastExportElsewhere"] = _export_elsewhere(recent.elsewhere[entity.entity_id], now)
         last_start = recent.last_starts.get(entity.entity_id)
         task = _decide(settings, client, mailbox, last_start, run_id, now, size_lookups)
         plan.add(mailbox, task)
@@ -195,9 +195,11 @@ def _recent_jobs(client, organization_id: str) -> _RecentJobs:
     return recent
 
 
-def _export_elsewhere(job: dict) -> dict:
+def _export_elsewhere(job: dict, seen_at: datetime) -> dict:
     """What the ledger keeps of an export this tool did not start: it is shown, never counted as verified."""
     return {
+        # The state is as WorkMail reported it when this run was planned, not now.
+        "seenAt": iso(seen_at),
         "jobId": job["JobId"],
         "startedAt": iso(job["StartTime"]),
         "state": job.get("State"),

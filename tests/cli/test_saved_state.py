@@ -122,6 +122,7 @@ def test_mailboxes_overdue_lists_the_never_exported_and_exits_1(cli, saved_state
     assert elsewhere["lastSuccessAt"] is None
     assert elsewhere["lastExportElsewhere"]["startedAt"] == "2026-12-02T23:00:00Z"
     assert elsewhere["lastExportElsewhere"]["description"] == "started by admin-script"
+    assert elsewhere["lastExportElsewhere"]["seenAt"] == "2026-12-03T01:00:00Z"
 
 
 def test_mailboxes_overdue_on_an_empty_ledger_is_healthy(cli, saved_states):

@@ -147,7 +147,8 @@ def _elsewhere(export: dict | None) -> str:
         return ""
     where = s3_uri(None, None, export.get("s3Path") or export.get("s3Bucket")) or "unknown bucket"
     state = (export.get("state") or "state unknown").lower()
-    return f"exported elsewhere at {export['startedAt']} ({state}, {where}); not verified"
+    seen = f" at {export['seenAt']}" if export.get("seenAt") else ""
+    return f"exported elsewhere, started {export['startedAt']} ({state}{seen}, {where}); not verified"
 
 
 def print_coverage(console: Console, answer: dict) -> None:
