@@ -110,6 +110,9 @@ def _forecast(run: dict, summary: _Summary) -> dict | None:
     The rate is what the slots can do (slots x a day / the mean export duration), not what
     this run happened to export, so a short run with an empty queue does not look slow.
     """
+    if run.get("requestedMailboxes"):
+        # A run of a few named mailboxes says nothing of how long the whole organization takes.
+        return None
     counts = run.get("counts", {})
     measured_seconds, measured_count = counts.get("measuredExportSeconds", 0), counts.get("measuredExportCount", 0)
     if not measured_count or not summary.exportable:

@@ -170,6 +170,7 @@ def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
         code, detail = cli.json("run", "show", started["runId"], *table)
         outcomes = {line["email"]: line["outcome"] for line in detail["mailboxes"]}
         assert outcomes == {"user003@example.com": "EXPORTED", "user004@example.com": "EXPORTED"}
+        assert environment.ledger.get_run(ORG, started["runId"]).get("forecast") is None
         code, listed = cli.json("runs", *table)
         assert next(run for run in listed["runs"] if run["runId"] == started["runId"])["requestedMailboxes"] == 2
 
