@@ -21,7 +21,7 @@ def organization(org_id: str = ORG, users: int = 25, **extra) -> dict:
         {"name": f"user{index:03d}", "email": f"user{index:03d}@example.com", "mailbox_mb": 50 + (index % 7) * 150}
         for index in range(users)
     ]
-    return {"id": org_id, "alias": "example", "users": people + extra.pop("more_users", []), **extra}
+    return {"id": org_id, "alias": f"example-{org_id[-6:]}", "users": people + extra.pop("more_users", []), **extra}
 
 
 def scenario(*organizations: dict, start: str = START) -> dict:
