@@ -4,9 +4,11 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
 from mailbox_backup.ledger import parse_iso
 from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
+from workmail_backup.cli import app
 
 
 def _by_email(result, organization_index: int = 0) -> dict[str, dict]:
@@ -102,6 +104,19 @@ def test_a_mailbox_whose_size_workmail_never_returns_is_still_exported_with_the_
         assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
 
 
+def test_a_workmail_outage_of_ten_minutes_mid_run_is_waited_out(local_environment):
+    outage = [{"operation": "*", "error": "InternalServerError", "from": "+1h", "until": "+1h10m", "times": None}]
+    # Exports of about half an hour each, so that passes fall inside the outage.
+    big = {"count": 40, "seed": 2, "median_mb": 1500, "min_mb": 1000, "max_mb": 2000}
+    with local_environment(
+        scenario(organization(users=0, generate_users=big, faults={"errors": outage}))
+    ) as environment:
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
+
+
 def test_a_mailbox_deleted_or_disabled_after_listing_is_skipped_with_the_reason(local_environment):
     faults = {
         "entity_changes": [
@@ -164,6 +179,11 @@ def test_a_broken_export_configuration_stops_the_run_with_one_clear_error(local_
         assert "export configuration" in run["error"] and named in cited_error.lower()
         assert run["counts"]["failed"] == 3
         assert len(_our_jobs(environment)) < 15
+
+        # The operators' view of the stopped run adds up, jobs left running included.
+        shown = CliRunner().invoke(app, ["runs", "--json", "--table", environment.stack.outputs["LedgerTableName"]])
+        counts = json.loads(shown.stdout)["runs"][0]["counts"]
+        assert counts["total"] == sum(counts[name] for name in ("exported", "failed", "deferred", "skipped", "running"))
 
 
 def test_a_bad_organization_does_not_sink_the_others(local_environment):

@@ -93,6 +93,13 @@ def print_run_detail(console: Console, detail: dict) -> None:
     console.print(table)
     if detail.get("error"):
         console.print(f"[red]Error:[/red] {detail['error']}", soft_wrap=True)
+    still_running = detail["counts"].get("running")
+    if still_running and detail.get("endedAt"):
+        console.print(
+            f"{still_running} export(s) were still running when the run ended; WorkMail finishes them, but this "
+            "backup has not verified them. The next run exports those mailboxes again once WorkMail allows.",
+            soft_wrap=True,
+        )
     for failure in detail["executionFailures"]:
         console.print(
             f"[red]Failed state[/red] {failure['state']} at {failure['timestamp']}: {failure['error']}: "

@@ -21,7 +21,9 @@ FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
 END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
 RATE_WINDOW = timedelta(days=14)
 RUN_KINDS = ("nightly", "manual")
-COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started")
+# "started" counts the jobs started so far while a run is open; "running", once it has ended,
+# the jobs still running when it stopped early (WorkMail finishes them).
+COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started", "running")
 
 
 # Runs ------------------------------------------------------------------------------------------
