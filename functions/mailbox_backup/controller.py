@@ -31,10 +31,15 @@ LONG_JOB_SECONDS = 2 * 3600
 # Look again shortly after a job is expected to end, so it has ended when we look.
 FINISH_SLACK = timedelta(seconds=5)
 GONE_ERRORS = ("EntityNotFoundException", "EntityStateException")
+# Skip reasons are counted per category in the run item; the message names the mailbox.
+GONE_CATEGORY = "gone or disabled since the run was planned"
 # This many exports in a row failing with the same configuration-like error stop the run.
 CONFIGURATION_FAILURE_STREAK = 3
 _CONFIGURATION_HINTS = re.compile(r"role|assume|trust|bucket|kms|key|access denied|permission|not authori", re.I)
 ORGANIZATION_ERRORS = ("OrganizationNotFoundException", "OrganizationStateException")
+# A start WorkMail refuses with no cause we can see is tried this many times, this far apart.
+MAX_UNEXPLAINED_REFUSALS = 3
+UNEXPLAINED_REFUSAL_PAUSE = timedelta(minutes=15)
 
 
 @dataclass
@@ -417,17 +422,27 @@ def _start_refused(current: Pass, task: dict, error: ClientError) -> bool:
         ) from None
     if code in GONE_ERRORS:
         reason = f"mailbox is gone or disabled since the run was planned: {workmail.error_message(error)}"
-        _close_task(current, task, {"status": "SKIPPED", "reason": reason, "endedAt": iso(current.now)})
+        fields = {"status": "SKIPPED", "reason": reason, "reasonCategory": GONE_CATEGORY, "endedAt": iso(current.now)}
+        _close_task(current, task, fields)
         current.counters["skipped"] += 1
         logger.info("Mailbox skipped", extra={"entity_id": task["entityId"], "reason": reason})
         return True
     if code == "InvalidParameterException":
-        error_text = f"WorkMail rejected the export request: {workmail.error_message(error)}"
-        _close_task(current, task, {"status": "FAILED", "error": error_text, "endedAt": iso(current.now)})
-        current.counters["failed"] += 1
-        logger.error("Export request rejected", extra={"entity_id": task["entityId"], "error": error_text})
+        _fail_without_job(current, task, f"WorkMail rejected the export request: {workmail.error_message(error)}")
         return True
     raise error
+
+
+def _fail_without_job(current: Pass, task: dict, error_text: str) -> None:
+    """A mailbox WorkMail would not start an export of: failed, so that `retry-failed` finds it."""
+    # The reason replaces any a deferral left, which said the mailbox would be tried again.
+    fields = {"status": "FAILED", "error": error_text, "reason": error_text, "endedAt": iso(current.now)}
+    _close_task(current, task, fields)
+    current.ledger.update_mailbox(
+        current.organization_id, task["entityId"], {"lastOutcome": "FAILED", "lastError": error_text}
+    )
+    current.counters["failed"] += 1
+    logger.error("Export not started", extra={"entity_id": task["entityId"], "error": error_text})
 
 
 def _record_started(current: Pass, task: dict, job_id: str) -> None:
@@ -490,7 +505,7 @@ def _requeue(current: Pass, task: dict) -> None:
 def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> None:
     """WorkMail refused this mailbox while slots were free: it was exported in the last 24 hours."""
     if last_start is None:
-        # No recent job explains the refusal; try again on the next pass.
+        _pause_unexplained(current, task)
         return
     not_before = last_start + EXPORT_INTERVAL + CLOCK_MARGIN
     reason = f"exported by someone else at {iso(last_start)}; allowed again at {iso(not_before)}"
@@ -501,6 +516,27 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
         current.counters["skipped"] += 1
         return
     current.ledger.update_task(task, priority.deferred_fields(task, iso(not_before), reason))
+    current.counters["deferred"] += 1
+
+
+def _pause_unexplained(current: Pass, task: dict) -> None:
+    """No full organization and no recent export explain the refusal: wait a little, then give up.
+
+    Retrying at once on every pass would keep the run open for ever on a mailbox WorkMail
+    will not export; after a few refusals it is recorded as failed, with what was seen.
+    """
+    refusals = int(task.get("unexplainedRefusals", 0)) + 1
+    if refusals >= MAX_UNEXPLAINED_REFUSALS:
+        error_text = (
+            f"WorkMail refused this export {refusals} times (LimitExceededException) while slots were free and "
+            "no export of the mailbox in the last 24 hours explains it; check the mailbox in the WorkMail console"
+        )
+        _fail_without_job(current, task, error_text)
+        return
+    retry_at = current.now + UNEXPLAINED_REFUSAL_PAUSE
+    reason = f"WorkMail refused the export without a known cause ({refusals} time(s)); trying again"
+    fields = {**priority.deferred_fields(task, iso(retry_at), reason), "unexplainedRefusals": refusals}
+    current.ledger.update_task(task, fields)
     current.counters["deferred"] += 1
 
 

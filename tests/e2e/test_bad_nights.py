@@ -117,6 +117,22 @@ def test_a_workmail_outage_of_ten_minutes_mid_run_is_waited_out(local_environmen
         assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
 
 
+def test_a_mailbox_workmail_keeps_refusing_for_no_known_reason_fails_and_the_run_ends(local_environment):
+    refused = [
+        {"operation": "StartMailboxExportJob", "error": "LimitExceededException", "entity": "user003", "times": None}
+    ]
+    with local_environment(scenario(organization(users=6, faults={"errors": refused}))) as environment:
+        result = environment.run_nightly()
+
+        mailboxes = _by_email(result)
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert mailboxes["user003@example.com"]["outcome"] == "FAILED"
+        assert "refused this export 3 times" in mailboxes["user003@example.com"]["reason"]
+        assert [mailbox["outcome"] for mailbox in mailboxes.values()].count("EXPORTED") == 5
+        ledger_mailbox = next(m for m in environment.ledger.mailboxes(ORG) if m["email"] == "user003@example.com")
+        assert ledger_mailbox["lastOutcome"] == "FAILED", "retry-failed must find it"
+
+
 def test_a_mailbox_deleted_or_disabled_after_listing_is_skipped_with_the_reason(local_environment):
     faults = {
         "entity_changes": [
@@ -133,6 +149,8 @@ def test_a_mailbox_deleted_or_disabled_after_listing_is_skipped_with_the_reason(
             assert mailboxes[email]["outcome"] == "SKIPPED"
             assert "since the run was planned" in mailboxes[email]["reason"]
         assert result.organizations[0].run["counts"]["exported"] == 20
+        # Counted under one reason, not one per mailbox.
+        assert result.organizations[0].run["skipReasons"] == {"gone or disabled since the run was planned": 2}
 
 
 def test_failed_and_cancelled_jobs_are_recorded_with_the_error_and_go_first_next_night(local_environment):
