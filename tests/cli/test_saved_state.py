@@ -152,12 +152,14 @@ def test_coverage_counts_exportable_mailboxes_and_lists_the_missing(cli, saved_s
     # Two missing at ten a day would take hours; WorkMail takes the failed mailbox again only
     # 24 hours after its start in the night that began at 01:00.
     assert answer["forecastComplete"] >= "2026-12-04T01:00:00Z"
+    assert answer["forecastMissesDeadline"] is False
 
 
 def test_coverage_with_a_deadline_before_the_night_covers_nothing(cli, saved_states):
     code, answer = cli.json("coverage", "--deadline", "2026-12-01", *_local(saved_states))
 
     assert code == 1 and answer["covered"] == 0
+    assert answer["forecastMissesDeadline"] is True
 
 
 def test_coverage_with_a_malformed_deadline_is_refused(cli, saved_states):

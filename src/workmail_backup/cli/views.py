@@ -174,6 +174,8 @@ def print_coverage(console: Console, answer: dict) -> None:
             if forecast
             else "No verified exports measured recently: no forecast."
         )
+    if answer["forecastMissesDeadline"]:
+        console.print(f"[red]At this pace the deadline {answer['deadline'][:10]} will be missed.[/red]")
     for organization in answer["organizations"]:
         if not organization["missing"]:
             continue

@@ -238,13 +238,16 @@ def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization
     eligible = sum(item["eligible"] for item in organizations)
     covered = sum(item["covered"] for item in organizations)
     forecasts = [item["forecastComplete"] for item in organizations]
+    forecast = None if None in forecasts else max(forecasts, default=iso(now))
     return {
         "deadline": iso(deadline),
         "measuredAt": iso(now),
         "eligible": eligible,
         "covered": covered,
         "share": _share(covered, eligible, all(item["listed"] for item in organizations)),
-        "forecastComplete": None if None in forecasts else max(forecasts, default=iso(now)),
+        "forecastComplete": forecast,
+        # No forecast at all is no promise either.
+        "forecastMissesDeadline": covered < eligible and (forecast is None or forecast > iso(deadline)),
         "organizations": organizations,
         "healthy": eligible == covered and all(item["listed"] for item in organizations),
     }
