@@ -154,7 +154,7 @@ def _elsewhere(export: dict | None) -> str:
         return ""
     where = s3_uri(None, None, export.get("s3Path") or export.get("s3Bucket")) or "unknown bucket"
     state = (export.get("state") or "state unknown").lower()
-    seen = f" at {export['seenAt']}" if export.get("seenAt") else ""
+    seen = f" when seen at {export['seenAt']}" if export.get("seenAt") else ""
     return f"exported elsewhere, started {export['startedAt']} ({state}{seen}, {where}); not verified"
 
 

@@ -38,7 +38,8 @@ def start_on_demand(backend: Backend, organization_id: str | None = None, mailbo
     if chosen and not eligible:
         whose = "Every mailbox named" if mailboxes else f"Every mailbox of {org}"
         raise RunRefusedError(
-            f"{whose} was exported in the last 24 hours and WorkMail allows one export per mailbox per 24 hours; "
+            f"{whose} had an export started in the last 24 hours (by this backup or another tool, whatever its "
+            "outcome) and WorkMail allows one export per mailbox per 24 hours; "
             f"the first becomes eligible at {_first_eligible(waiting)}. Nothing started."
         )
     started = _start(backend, org, [mailbox["entityId"] for mailbox in chosen] if mailboxes else None)
