@@ -203,6 +203,12 @@ def test_the_saved_state_file_itself_names_the_state_as_well_as_its_folder(cli, 
     assert answer["organizations"][0]["last"]["runId"] == "nightly-20261203"
 
 
+def test_local_state_and_a_stack_together_are_refused_not_silently_chosen(cli, saved_states):
+    result = cli("status", "--stack", "production", *_local(saved_states))
+
+    assert result.exit_code == 2 and "either --local" in result.stderr
+
+
 def test_a_missing_state_directory_says_how_to_create_it(cli, tmp_path):
     result = cli("status", "--local", str(tmp_path / "nowhere"))
 

@@ -24,7 +24,7 @@ from workmail_backup.cli import views
 from workmail_backup.cli.app import app, console, errors
 from workmail_backup.ops import actions, queries, report
 from workmail_backup.ops.backend import AWS_ERRORS, Backend, connect_deployed
-from workmail_backup.ops.errors import OperationsError
+from workmail_backup.ops.errors import InvalidRequestError, OperationsError
 from workmail_backup.ops.values import parse_day, parse_duration
 
 UNHEALTHY, UNANSWERED = 1, 2
@@ -101,6 +101,10 @@ def answering(source: Source) -> Iterator[Backend]:
     """Open the backend the options name; turn every failure into one line and exit code 2."""
     with ExitStack() as stack_of_resources:
         try:
+            if source.local is not None and (source.stack or source.table):
+                raise InvalidRequestError(
+                    "Give either --local (a saved local state) or --stack/--table (a deployed backup), not both."
+                )
             if source.local is not None:
                 from workmail_backup.ops.local_state import open_local_state
 
