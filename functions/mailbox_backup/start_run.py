@@ -20,7 +20,6 @@ from mailbox_backup.errors import OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
 from mailbox_backup.observability import logger, metrics, tracer
 
-EXPORT_INTERVAL = workmail.EXPORT_INTERVAL
 # Clocks differ between us and WorkMail; waiting a little longer avoids a refused start.
 CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.
@@ -286,7 +285,7 @@ def _next_allowed_start(mailbox: dict, workmail_last_start: datetime | None):
     if not starts:
         return None, None
     previous = max(starts)
-    return previous + EXPORT_INTERVAL + CLOCK_MARGIN, previous
+    return previous + workmail.EXPORT_INTERVAL + CLOCK_MARGIN, previous
 
 
 def _by_whom(previous: datetime, mailbox: dict) -> str:

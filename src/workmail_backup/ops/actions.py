@@ -32,8 +32,8 @@ def start_on_demand(backend: Backend, organization_id: str | None = None, mailbo
     org = _one_organization(backend, organization_id)
     _refuse_if_open(backend, org)
 
-    exportable = [mailbox for mailbox in backend.ledger.mailboxes(org) if is_exportable(mailbox)]
-    chosen = _named_mailboxes(backend, org, mailboxes) if mailboxes else exportable
+    known = list(backend.ledger.mailboxes(org))
+    chosen = _named_mailboxes(known, org, mailboxes) if mailboxes else list(filter(is_exportable, known))
     eligible, waiting = _split_by_window(chosen, utc_now())
     if chosen and not eligible:
         whose = "Every mailbox named" if mailboxes else f"Every mailbox of {org}"
@@ -69,7 +69,7 @@ def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
     }
 
 
-def _named_mailboxes(backend: Backend, organization_id: str, names: Sequence[str]) -> list[dict]:
+def _named_mailboxes(known: list[dict], organization_id: str, names: Sequence[str]) -> list[dict]:
     """The ledger's mailboxes for the e-mail addresses or entity ids given; bad names are refused together."""
     wanted = list(dict.fromkeys(name.strip() for name in names if name.strip()))
     if len(wanted) > MAX_NAMED_MAILBOXES:
@@ -78,7 +78,7 @@ def _named_mailboxes(backend: Backend, organization_id: str, names: Sequence[str
             "400 KB). Start the whole organization instead, or split the list."
         )
     index = {}
-    for mailbox in backend.ledger.mailboxes(organization_id):
+    for mailbox in known:
         index[mailbox["entityId"].lower()] = mailbox
         if mailbox.get("email"):
             index[mailbox["email"].lower()] = mailbox

@@ -257,9 +257,10 @@ def _organization_coverage(backend: Backend, organization_id: str, deadline: dat
     known = list(backend.ledger.mailboxes(organization_id))
     mailboxes = [mailbox for mailbox in known if is_exportable(mailbox)]
     missing = [mailbox for mailbox in mailboxes if not _covered_by(mailbox, deadline)]
-    rate = _exports_per_day(backend, organization_id, now)
+    runs = recent_runs(backend, organization_id, limit=50)
+    rate = _exports_per_day(runs, now)
     # An organization no run has listed yet is not covered, even though no mailbox is missing.
-    listed = bool(known) or any(run.get("plannedAt") for run in recent_runs(backend, organization_id, limit=50))
+    listed = bool(known) or any(run.get("plannedAt") for run in runs)
     return {
         "organizationId": organization_id,
         "listed": listed,
@@ -287,17 +288,13 @@ def _covered_by(mailbox: dict, deadline: datetime) -> bool:
     return bool(mailbox.get("lastSuccessAt")) and parse_iso(mailbox["lastSuccessAt"]) <= deadline
 
 
-def _exports_per_day(backend: Backend, organization_id: str, now: datetime) -> float:
-    """Verified exports per day over the recent runs.
+def _exports_per_day(runs: list[dict], now: datetime) -> float:
+    """Verified exports per day over the recent ones of ``runs``.
 
     Failed and never-exported mailboxes come first in every run's queue, so this is also the
     pace at which the missing ones are being covered.
     """
-    recent = [
-        run
-        for run in recent_runs(backend, organization_id, limit=50)
-        if run.get("startedAt") and parse_iso(run["startedAt"]) >= now - RATE_WINDOW
-    ]
+    recent = [run for run in runs if run.get("startedAt") and parse_iso(run["startedAt"]) >= now - RATE_WINDOW]
     exported = sum(int(run.get("counts", {}).get("exported", 0)) for run in recent)
     if not recent or not exported:
         return 0.0
