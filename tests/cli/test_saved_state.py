@@ -84,6 +84,18 @@ def test_run_show_puts_the_failed_mailbox_first_with_its_reason(cli, saved_state
     assert all(line["durationSeconds"] > 0 for line in exported)
 
 
+def test_run_show_gives_the_pace_of_a_full_pass(cli, saved_states):
+    _, detail = cli.json("run", "show", "nightly-20261203", *_local(saved_states))
+    table = cli("run", "show", "nightly-20261203", *_local(saved_states)).stdout
+
+    pace = detail["pace"]
+    # Ten slots, each export a few minutes: hundreds a day, and twelve mailboxes take a fraction of one.
+    assert pace["mailboxesPerDay"] > 100 and 0 < pace["fullPassDays"] < 1
+    # The failing one; the one exported by someone else waits out the 24-hour rule and was never planned.
+    assert pace["mailboxesWithoutExport"] == 1
+    assert f"export about {round(pace['mailboxesPerDay']):,} mailboxes a day" in table
+
+
 def test_run_show_of_an_unknown_run_is_one_line_and_exit_2(cli, saved_states):
     result = cli("run", "show", "nightly-20261204", *_local(saved_states))
 
@@ -242,6 +254,9 @@ def test_report_json_holds_every_export_with_its_verification(cli, saved_states,
     )
     assert [failure["reason"] for failure in organization["failures"]] == ["Mailbox is corrupt."]
     assert report["coverage"]["covered"] == 10
+    by_email = {mailbox["email"]: mailbox for mailbox in organization["mailboxes"]}
+    assert by_email[DISABLED]["notExportableBecause"] == "user is disabled"
+    assert by_email[EXPORTED_BY_SOMEONE_ELSE]["lastExportElsewhere"]["description"] == "started by admin-script"
     assert organization["slotRun"]["runId"] == "nightly-20261203"
     assert max(job["slot"] for job in organization["slotRun"]["jobs"]) == 10
 
@@ -258,6 +273,19 @@ def test_report_csv_has_one_row_per_export_and_one_per_mailbox_without(cli, save
     assert by_email[FAILING]["jobState"] == "FAILED" and by_email[FAILING]["error"] == "Mailbox is corrupt."
     assert by_email[EXPORTED_BY_SOMEONE_ELSE]["jobState"] == "no export in period"
     assert by_email["user000@example.com"]["verified"] == "True"
+
+
+def test_report_csv_says_why_a_mailbox_needs_no_export_and_who_else_exported_one(cli, saved_states, tmp_path):
+    output = tmp_path / "report.csv"
+
+    cli("report", "--format", "csv", "-o", str(output), *_local(saved_states))
+
+    by_email = {row["email"]: row for row in csv.DictReader(io.StringIO(output.read_text()))}
+    assert by_email[DISABLED]["notExportableBecause"] == "user is disabled"
+    assert by_email[EXPORTED_BY_SOMEONE_ELSE]["exportedElsewhereStartedAt"] == "2026-12-02T23:00:00Z"
+    assert by_email[EXPORTED_BY_SOMEONE_ELSE]["exportedElsewhereJobId"]
+    assert by_email[EXPORTED_BY_SOMEONE_ELSE]["exportedElsewhereS3Object"].startswith("s3://")
+    assert by_email["user000@example.com"]["exportedElsewhereJobId"] == ""
 
 
 def test_report_to_stdout_is_the_report_alone(cli, saved_states):
@@ -303,6 +331,16 @@ def test_report_with_since_after_until_is_refused(cli, saved_states, tmp_path):
     assert result.exit_code == 2 and "must come before" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["start"], ["start", "-m", FAILING], ["retry-failed"]])
+def test_saved_state_cannot_start_a_run_and_says_what_can(cli, saved_states, command):
+    result = cli(*command, *_local(saved_states))
+
+    # Not the 24-hour rule, which would suggest that waiting helps.
+    assert result.exit_code == 2
+    assert "Saved local state cannot start runs" in result.stderr and "--stack" in result.stderr
+    assert "24 hours" not in result.stderr
+
+
 def test_an_unknown_organization_is_named_with_the_known_ones(cli, saved_states):
     result = cli("status", "--org", "m-ffffffffffffffffffffffffffffffff", *_local(saved_states))
 
@@ -322,6 +360,8 @@ def test_report_html_opens_offline_in_a_headless_browser(cli, saved_states, tmp_
     assert dom.count("<svg") == 3
     assert "Mailboxes with a verified export" in dom and "Export slots during nightly-20261203" in dom
     assert FAILING in dom and "Mailbox is corrupt." in dom
+    assert "not exportable: user is disabled" in dom
+    assert "exported outside this tool, started 2026-12-02T23:00:00Z" in dom
     assert "83.3%" in dom
 
 

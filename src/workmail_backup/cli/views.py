@@ -1,5 +1,6 @@
 """Rich tables for the operations commands: what a person reads instead of the JSON."""
 
+from datetime import timedelta
 from enum import StrEnum
 
 from rich.console import Console, Group
@@ -100,6 +101,8 @@ def print_run_detail(console: Console, detail: dict) -> None:
             "backup has not verified them. The next run exports those mailboxes again once WorkMail allows.",
             soft_wrap=True,
         )
+    if detail.get("pace"):
+        console.print(_pace_sentence(detail["pace"]), soft_wrap=True)
     for failure in detail["executionFailures"]:
         console.print(
             f"[red]Failed state[/red] {failure['state']} at {failure['timestamp']}: {failure['error']}: "
@@ -121,6 +124,15 @@ def print_run_detail(console: Console, detail: dict) -> None:
             where if line["outcome"] == "EXPORTED" else (line.get("reason") or ""),
         )
     console.print(jobs)
+
+
+def _pace_sentence(pace: dict) -> str:
+    full_pass = human_duration(timedelta(days=pace["fullPassDays"]).total_seconds())
+    return (
+        f"Pace: a mean export took {human_duration(pace['meanExportSeconds'])}, so the slots export about "
+        f"{round(pace['mailboxesPerDay']):,} mailboxes a day and a full pass takes about {full_pass}; "
+        f"{pace['mailboxesWithoutExport']} of the mailboxes this run planned still have no export."
+    )
 
 
 def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None) -> None:

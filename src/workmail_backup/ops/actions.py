@@ -29,6 +29,7 @@ def start_on_demand(backend: Backend, organization_id: str | None = None, mailbo
 
     Refused when a run is open or no mailbox it would cover may be exported yet.
     """
+    _refuse_if_cannot_start(backend)
     org = _one_organization(backend, organization_id)
     _refuse_if_open(backend, org)
 
@@ -48,6 +49,7 @@ def start_on_demand(backend: Backend, organization_id: str | None = None, mailbo
 
 def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
     """Start a run of exactly the mailboxes whose last export failed."""
+    _refuse_if_cannot_start(backend)
     org = _one_organization(backend, organization_id)
     failed = [mailbox for mailbox in backend.ledger.mailboxes(org) if mailbox.get("lastOutcome") == "FAILED"]
     if not failed:
@@ -100,6 +102,12 @@ def _named_mailboxes(known: list[dict], organization_id: str, names: Sequence[st
 
 def _label(mailbox: dict) -> str:
     return mailbox.get("email") or mailbox["entityId"]
+
+
+def _refuse_if_cannot_start(backend: Backend) -> None:
+    # Asked before the ledger, so that no answer about the 24-hour rule suggests a start could work.
+    if backend.cannot_start_because:
+        raise OperationsError(backend.cannot_start_because)
 
 
 def _one_organization(backend: Backend, organization_id: str | None) -> str:

@@ -50,6 +50,8 @@ class Backend:
     # Asked for the live progress of running jobs; None where WorkMail cannot be reached.
     workmail: Any | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    # Set where runs cannot be started, saying what to use instead.
+    cannot_start_because: str | None = None
 
     def organizations(self, organization_id: str | None) -> list[str]:
         """The organizations a command covers: the one asked for, or every one."""

@@ -78,6 +78,12 @@ def _executions(environment) -> list[dict]:
     return saved
 
 
+SAVED_STATE_CANNOT_START = (
+    "Saved local state cannot start runs: run `workmail-backup local run --scenario FILE --state-dir DIR` "
+    "for a local night, or use --stack for a deployed one."
+)
+
+
 class SavedExecutions:
     """Executions as they were when the local run ended."""
 
@@ -92,10 +98,7 @@ class SavedExecutions:
         return self._by_arn.get(execution_arn, {}).get("failures", [])
 
     def start(self, name: str, execution_input: dict) -> str:
-        raise OperationsError(
-            "Saved local state cannot start runs: run `workmail-backup local run --scenario FILE --state-dir DIR` "
-            "for a local night, or use --stack for a deployed one."
-        )
+        raise OperationsError(SAVED_STATE_CANNOT_START)
 
 
 @contextmanager
@@ -117,6 +120,7 @@ def open_local_state(directory: Path) -> Iterator[Backend]:
             executions=SavedExecutions(state["executions"]),
             description=f"local state {directory}",
             outputs=state["outputs"],
+            cannot_start_because=SAVED_STATE_CANNOT_START,
         )
     finally:
         handler_clock.use_system_clock()

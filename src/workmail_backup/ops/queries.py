@@ -154,6 +154,8 @@ def _detail(backend: Backend, run: dict) -> dict:
         backend.executions.failures(run["executionArn"]) if went_wrong and run.get("executionArn") else []
     )
     view["healthy"] = view["status"] != "FAILED" and not view["counts"]["failed"]
+    # What the slots did in this run: the pace of a full pass, recorded when the run finished.
+    view["pace"] = run.get("forecast")
     return view
 
 

@@ -17,7 +17,7 @@ from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops import charts
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError
-from workmail_backup.ops.queries import coverage, is_exportable
+from workmail_backup.ops.queries import coverage, is_exportable, skip_reason_of
 from workmail_backup.ops.values import age_seconds, human_duration, human_size, s3_uri, seconds_between
 
 DEFAULT_PERIOD = timedelta(days=30)
@@ -42,6 +42,10 @@ CSV_COLUMNS = (
     "versionId",
     "kmsKeyArn",
     "error",
+    "notExportableBecause",
+    "exportedElsewhereStartedAt",
+    "exportedElsewhereJobId",
+    "exportedElsewhereS3Object",
 )
 
 
@@ -105,7 +109,9 @@ def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime) 
         "kind": mailbox.get("kind"),
         "state": mailbox.get("state"),
         "exportable": is_exportable(mailbox),
+        "notExportableBecause": skip_reason_of(mailbox),
         "lastVerifiedExportAt": _last_verified(jobs, until),
+        "lastExportElsewhere": _export_elsewhere(mailbox),
         "exports": [
             _export(job)
             for job in sorted(jobs, key=lambda job: job["startedAt"])
@@ -121,6 +127,14 @@ def _last_verified(jobs: list[dict], until: datetime) -> str | None:
         if job.get("verified") and job.get("endedAt") and parse_iso(job["endedAt"]) <= until
     ]
     return max(ends, default=None)
+
+
+def _export_elsewhere(mailbox: dict) -> dict | None:
+    """The newest export someone else started, as last seen; it is no verified export of ours."""
+    elsewhere = mailbox.get("lastExportElsewhere")
+    if not elsewhere:
+        return None
+    return {**elsewhere, "s3Object": s3_uri(elsewhere.get("s3Bucket"), None, elsewhere.get("s3Path"))}
 
 
 def _export(job: dict) -> dict:
@@ -233,10 +247,19 @@ def render_csv(report: dict) -> str:
     writer.writeheader()
     for organization in report["organizations"]:
         for mailbox in organization["mailboxes"]:
-            common = {"organizationId": organization["organizationId"], **mailbox}
+            common = {"organizationId": organization["organizationId"], **mailbox, **_elsewhere_columns(mailbox)}
             for export in mailbox["exports"] or [{"jobState": "no export in period"}]:
                 writer.writerow({**common, **export})
     return buffer.getvalue()
+
+
+def _elsewhere_columns(mailbox: dict) -> dict:
+    elsewhere = mailbox["lastExportElsewhere"] or {}
+    return {
+        "exportedElsewhereStartedAt": elsewhere.get("startedAt"),
+        "exportedElsewhereJobId": elsewhere.get("jobId"),
+        "exportedElsewhereS3Object": elsewhere.get("s3Object"),
+    }
 
 
 def render_html(report: dict) -> str:
