@@ -55,8 +55,8 @@ class Cli:
     def __init__(self):
         self.runner = CliRunner()
 
-    def __call__(self, *arguments: str):
-        return self.runner.invoke(app, list(arguments), env={"COLUMNS": "200"})
+    def __call__(self, *arguments: str, columns: int = 200):
+        return self.runner.invoke(app, list(arguments), env={"COLUMNS": str(columns)})
 
     def json(self, *arguments: str) -> tuple[int, dict]:
         result = self(*arguments, "--json")

@@ -1,9 +1,11 @@
 """Rich tables for the operations commands: what a person reads instead of the JSON."""
 
+import os
 from datetime import timedelta
 from enum import StrEnum
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -24,33 +26,25 @@ def _styled(value: str | None, styles: dict[str, str]) -> Text:
     return Text(value or "-", style=styles.get(value or "", ""))
 
 
-def _run_row(run: dict | None) -> list:
-    if run is None:
-        return ["-"] * 9
-    counts = run["counts"]
-    execution = run.get("execution") or {}
-    return [
-        _run_name(run),
-        _styled(run["status"], STATUS_STYLES),
-        run.get("startedAt") or "-",
-        human_duration(run.get("durationSeconds")),
-        str(counts["exported"]),
-        str(counts["failed"]),
-        str(counts["deferred"]),
-        str(counts["skipped"]),
-        execution.get("status") or ("-" if not run.get("executionArn") else "unknown"),
-    ]
-
-
 def _run_name(run: dict) -> str:
     """The run id, and how many mailboxes it covers when it was asked for named mailboxes only."""
     requested = run.get("requestedMailboxes")
     return f"{run['runId']} [dim]({requested} named mailboxes)[/dim]" if requested else run["runId"]
 
 
-def _run_columns(table: Table) -> None:
-    for name in ("Run", "Status", "Started", "Took", "Exported", "Failed", "Deferred", "Skipped", "Execution"):
-        table.add_column(name, justify="right" if name in ("Exported", "Failed", "Deferred", "Skipped") else "left")
+def _outcomes(counts: dict) -> str:
+    """``195 exported, 12 skipped``: the counts a run has, in the order people ask about them."""
+    names = ("exported", "failed", "running", "deferred", "skipped")
+    return ", ".join(f"{counts[name]} {name}" for name in names if counts.get(name)) or "nothing yet"
+
+
+def _status_of(run: dict) -> Text:
+    """The run's status, and its execution's when the two disagree (a run left open by a dead execution)."""
+    text = _styled(run["status"], STATUS_STYLES)
+    execution = (run.get("execution") or {}).get("status")
+    if execution and execution != run["status"]:
+        text.append(f" (execution {execution})", style="red" if execution in ("FAILED", "TIMED_OUT", "ABORTED") else "")
+    return text
 
 
 def print_status(console: Console, statuses: list[dict], source: str) -> None:
@@ -58,40 +52,79 @@ def print_status(console: Console, statuses: list[dict], source: str) -> None:
         console.print(f"No organization has a run in {source} yet.")
         return
     for status in statuses:
-        table = Table(title=f"Organization {status['organizationId']}", title_justify="left")
-        table.add_column("")
-        _run_columns(table)
-        table.add_column("Running now", justify="right")
-        table.add_row("last", *_run_row(status["last"]), "")
+        console.print(f"[bold]Organization {status['organizationId']}[/bold]")
+        _print_labelled_run(console, "Last run", status["last"])
         current = status["current"]
-        table.add_row("current", *_run_row(current), str(current["runningNow"]) if current else "")
-        console.print(table)
-        for run in (status["last"], current):
-            if run and run.get("executionArn"):
-                console.print(f"  {run['runId']} execution: {run['executionArn']}", soft_wrap=True, style="dim")
+        _print_labelled_run(console, "Current run", current)
+        if current:
+            console.print(f"  {current['runningNow']} export(s) running now")
         for problem in status["problems"]:
             console.print(f"  [red]![/red] {problem}", soft_wrap=True)
         if status["healthy"]:
             console.print("  [green]healthy[/green]")
 
 
+def _print_labelled_run(console: Console, label: str, run: dict | None) -> None:
+    if run is None:
+        console.print(f"  {label}: none")
+        return
+    console.print(f"  {label}: {_run_name(run)}")
+    console.print(Padding(_run_summary(run), (0, 0, 0, 4)))
+
+
+def _run_summary(run: dict) -> Table:
+    """One run as labelled lines: read at any terminal width, unlike a row of nine columns."""
+    counts = run["counts"]
+    execution = run.get("execution") or {}
+    ended = f", ended {run['endedAt']}" if run.get("endedAt") else ", still open"
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="dim")
+    summary.add_column(overflow="fold")
+    summary.add_row("Status", _status_of(run))
+    took = human_duration(run.get("durationSeconds"))
+    summary.add_row("Started", f"{run.get('startedAt') or '-'}{ended}, took {took}")
+    summary.add_row(
+        "Mailboxes",
+        f"{counts['exported']} exported, {counts['failed']} failed, {counts['deferred']} deferred, "
+        f"{counts['skipped']} skipped" + (f", {counts['running']} still running" if counts.get("running") else ""),
+    )
+    summary.add_row("Execution", f"{execution.get('status') or 'unknown'} {run.get('executionArn') or ''}".strip())
+    return summary
+
+
 def print_runs(console: Console, runs: list[dict]) -> None:
     if not runs:
         console.print("No run recorded yet.")
         return
+    several = len({run["organizationId"] for run in runs}) > 1
     table = Table(title="Runs, newest first", title_justify="left")
-    table.add_column("Organization")
-    _run_columns(table)
+    if several:
+        table.add_column("Organization", overflow="fold")
+    # Only the counts fold: a run id, status or time cut short answers nothing.
+    for name in ("Run", "Status", "Started", "Took"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("Mailboxes", overflow="fold")
     for run in runs:
-        table.add_row(run["organizationId"], *_run_row(run))
+        row = [
+            _run_name(run),
+            _status_of(run),
+            _day_and_time(run.get("startedAt")),
+            human_duration(run.get("durationSeconds")),
+            _outcomes(run["counts"]),
+        ]
+        table.add_row(*([run["organizationId"]] if several else []), *row)
     console.print(table)
 
 
 def print_run_detail(console: Console, detail: dict) -> None:
-    table = Table(title=f"Run {detail['runId']} of {detail['organizationId']}", title_justify="left")
-    _run_columns(table)
-    table.add_row(*_run_row(detail))
-    console.print(table)
+    console.print(f"[bold]Run {_run_name(detail)}[/bold] of {detail['organizationId']}", soft_wrap=True)
+    summary = _run_summary(detail)
+    if detail.get("pace"):
+        summary.add_row("Pace", _pace_sentence(detail["pace"]))
+    prefix = _shared_folder([line["s3Object"] for line in detail["mailboxes"] if line.get("s3Object")])
+    if prefix:
+        summary.add_row("Objects", f"under {prefix}")
+    console.print(summary)
     if detail.get("error"):
         console.print(f"[red]Error:[/red] {detail['error']}", soft_wrap=True)
     still_running = detail["counts"].get("running")
@@ -101,8 +134,6 @@ def print_run_detail(console: Console, detail: dict) -> None:
             "backup has not verified them. The next run exports those mailboxes again once WorkMail allows.",
             soft_wrap=True,
         )
-    if detail.get("pace"):
-        console.print(_pace_sentence(detail["pace"]), soft_wrap=True)
     for failure in detail["executionFailures"]:
         console.print(
             f"[red]Failed state[/red] {failure['state']} at {failure['timestamp']}: {failure['error']}: "
@@ -110,26 +141,45 @@ def print_run_detail(console: Console, detail: dict) -> None:
             soft_wrap=True,
         )
     jobs = Table(title="Mailboxes", title_justify="left")
-    for name in ("Mailbox", "Outcome", "Job", "Started", "Took", "Size", "S3 location / reason"):
+    for name in ("Mailbox", "Outcome", "Started", "Took", "Size", "Object / reason"):
         jobs.add_column(name, overflow="fold")
     for line in detail["mailboxes"]:
-        where = line.get("s3Object") or ""
         jobs.add_row(
             line["email"] or line["entityId"],
             _styled(line["outcome"], OUTCOME_STYLES),
-            line.get("jobId") or "",
-            line.get("startedAt") or "",
+            _day_and_time(line.get("startedAt")),
             human_duration(line.get("durationSeconds")),
             human_size(line.get("sizeBytes")) if line.get("sizeBytes") is not None else "",
-            where if line["outcome"] == "EXPORTED" else (line.get("reason") or ""),
+            _object_or_reason(line, prefix),
         )
     console.print(jobs)
+
+
+def _day_and_time(moment: str | None) -> str:
+    """``12-03 04:50:30`` for ``2026-12-03T04:50:30Z``, where the year is given nearby (the run id)."""
+    return f"{moment[5:10]} {moment[11:19]}" if moment else ""
+
+
+def _shared_folder(objects: list[str]) -> str:
+    """The folder every object is in (a run's objects share one), so that rows show only the rest."""
+    if not objects:
+        return ""
+    shared = os.path.commonprefix(objects)
+    return shared[: shared.rfind("/") + 1]
+
+
+def _object_or_reason(line: dict, prefix: str) -> str:
+    if line["outcome"] == "EXPORTED" and line.get("s3Object"):
+        return line["s3Object"].removeprefix(prefix)
+    # The job id is the one handle on an export that left no object.
+    job = f" (job {line['jobId']})" if line.get("jobId") else ""
+    return (line.get("reason") or "") + job
 
 
 def _pace_sentence(pace: dict) -> str:
     full_pass = human_duration(timedelta(days=pace["fullPassDays"]).total_seconds())
     return (
-        f"Pace: a mean export took {human_duration(pace['meanExportSeconds'])}, so the slots export about "
+        f"a mean export took {human_duration(pace['meanExportSeconds'])}, so the slots export about "
         f"{round(pace['mailboxesPerDay']):,} mailboxes a day and a full pass takes about {full_pass}; "
         f"{pace['mailboxesWithoutExport']} of the mailboxes this run planned still have no export."
     )
@@ -141,19 +191,38 @@ def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None
         return
     title = f"Mailboxes whose last verified export is older than {overdue}" if overdue else "Mailboxes"
     table = Table(title=title, title_justify="left")
-    for name in ("Mailbox", "Kind", "State", "Last verified export", "Age", "Last outcome", "S3 location / error"):
-        table.add_column(name, overflow="fold")
+    # Only the last cell folds: an address or a time broken across lines is hard to read or to copy.
+    table.add_column("Mailbox", no_wrap=True)
+    table.add_column("Kind", overflow="fold")
+    table.add_column("Last verified", no_wrap=True)
+    table.add_column("Where it is, or why not", overflow="fold")
     for line in mailboxes:
         table.add_row(
             line["email"] or line["entityId"],
-            line.get("kind") or "",
-            line.get("state") or "",
-            line.get("lastSuccessAt") or ("never" if line["exportable"] else f"none: {line['notExportableBecause']}"),
-            human_duration(line["ageSeconds"]),
-            _styled(line.get("lastOutcome"), OUTCOME_STYLES),
-            line.get("lastError") or line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere")),
+            (line.get("kind") or "").lower(),
+            _last_verified(line),
+            _where_or_why(line),
         )
     console.print(table)
+
+
+def _last_verified(line: dict) -> str:
+    if line.get("lastSuccessAt"):
+        return f"{_minute(line['lastSuccessAt'])}\n{human_duration(line['ageSeconds'])} ago"
+    return "never" if line["exportable"] else "not needed"
+
+
+def _where_or_why(line: dict) -> Text:
+    if not line["exportable"]:
+        return Text(line["notExportableBecause"] or "", style="dim")
+    if line.get("lastOutcome") == "FAILED":
+        return Text(f"last export failed: {line.get('lastError') or 'no reason given'}", style="red")
+    return Text(line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere")))
+
+
+def _minute(moment: str | None) -> str:
+    """``2026-12-03 04:50`` for ``2026-12-03T04:50:30Z``; the JSON keeps the second."""
+    return f"{moment[:10]} {moment[11:16]}" if moment else ""
 
 
 def _never_exported(mailbox: dict) -> str:
