@@ -80,6 +80,7 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
             wait_for_active_jobs(environment, count=10)
             seen["status"] = cli.json("status", *source)
             seen["watch"] = cli.json("watch", "--once", *source)
+            seen["watch table"] = cli("watch", "--once", *source, columns=80)
             seen["start"] = cli("start", *source)
             held.release()
 
@@ -97,6 +98,9 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
         snapshot = watched["runs"][0]
         assert (snapshot["slotsInUse"], snapshot["slots"], snapshot["queued"]) == (10, 10, 2)
         assert all(job["progressSource"] == "workmail" and job["jobId"] for job in snapshot["jobs"])
+        watch_table = seen["watch table"].stdout
+        assert "10/10 slots in use, 2 queued" in watch_table and "…" not in watch_table
+        assert all(job["email"] in watch_table for job in snapshot["jobs"])
         assert seen["start"].exit_code == 1 and "is RUNNING" in seen["start"].stderr
 
         # WHEN a day has passed THEN start begins an on-demand run that exports the mailboxes again

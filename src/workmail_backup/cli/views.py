@@ -278,24 +278,34 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
     parts = []
     for snapshot in snapshots:
         header = Text(
-            f"{snapshot['organizationId']} {snapshot['runId']}: {snapshot['slotsInUse']}/{snapshot['slots']} slots, "
-            f"{snapshot['queued']} queued, {snapshot['deferred']} deferred, {snapshot['counts']['exported']} exported, "
-            f"{snapshot['counts']['failed']} failed, running for {human_duration(snapshot['elapsedSeconds'])}"
+            f"{snapshot['runId']} of {snapshot['organizationId']}, running for "
+            f"{human_duration(snapshot['elapsedSeconds'])}\n"
+            f"{snapshot['slotsInUse']}/{snapshot['slots']} slots in use, {snapshot['queued']} queued, "
+            f"{snapshot['deferred']} deferred, {snapshot['counts']['exported']} exported, "
+            f"{snapshot['counts']['failed']} failed"
         )
+        # The job ids are in `watch --once --json`; here the address and the bar get the width.
         table = Table(show_header=True)
-        for name in ("Mailbox", "Job", "Running for", "Progress", ""):
-            table.add_column(name)
+        table.add_column("Mailbox", no_wrap=True)
+        table.add_column("Running for", no_wrap=True)
+        table.add_column("Progress", ratio=1)
+        table.add_column("", no_wrap=True)
         for job in snapshot["jobs"]:
             progress = job["progress"] or 0
             table.add_row(
                 job["email"] or job["entityId"],
-                job.get("jobId") or job["status"],
                 human_duration(job["elapsedSeconds"]),
-                ProgressBar(total=100, completed=progress, width=30),
-                f"{progress}%" + (" (est.)" if job["progressSource"] == "estimate" else ""),
+                ProgressBar(total=100, completed=progress),
+                _progress_label(job, progress),
             )
         parts.extend([header, table])
     return Group(*parts)
+
+
+def _progress_label(job: dict, progress: int) -> str:
+    if job["status"] == "STARTING":
+        return "starting"
+    return f"{progress}%" + (" (est.)" if job["progressSource"] == "estimate" else "")
 
 
 def print_started(console: Console, started: dict) -> None:
