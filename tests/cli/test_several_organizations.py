@@ -37,6 +37,13 @@ def test_run_show_of_the_failed_organization_shows_its_error(cli, two_organizati
 
     assert code == 1 and answer["status"] == "FAILED"
     assert "not Active" in answer["error"]
+    # The execution's own account: which state failed, with what error and cause.
+    assert answer["execution"]["status"] == "FAILED"
+    failed_state = answer["executionFailures"][0]
+    assert (failed_state["state"], failed_state["error"]) == ("CheckPrerequisites", "PreflightFailedError")
+    assert "Deleted, not Active" in failed_state["cause"]
+    table = cli("run", "show", "nightly-20261203", "--org", OTHER_ORG, *two_organizations).stdout
+    assert "Failed state CheckPrerequisites" in table and "PreflightFailedError" in table
 
 
 def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_complete(cli, two_organizations):
