@@ -12,6 +12,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mailbox_backup.preflight import CheckResult, ExportConfiguration, default_clients, run_checks
 from workmail_backup.cli.app import app, console, errors
@@ -78,6 +79,7 @@ def results_table(results: dict[str, list[CheckResult]]) -> Table:
 
     for organization_id, checks in results.items():
         for result in checks:
-            verdict = "[green]ok[/green]" if result.passed else "[red]FAILED[/red]"
-            table.add_row(organization_id, result.name, verdict, result.detail, result.fix)
+            verdict = Text("ok", style="green") if result.passed else Text("FAILED", style="red")
+            # What AWS said is shown as it came, never read as Rich markup.
+            table.add_row(organization_id, result.name, verdict, Text(result.detail), Text(result.fix))
     return table

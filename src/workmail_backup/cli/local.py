@@ -65,7 +65,10 @@ def local_run(
         display.print_summary(console, result)
         console.print(f"Handler logs: {log_file}")
         if state_dir is not None:
-            console.print(f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`")
+            console.print(
+                f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`",
+                soft_wrap=True,
+            )
     healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
     raise typer.Exit(0 if healthy else 1)
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.padding import Padding
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -22,14 +23,21 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
+def _plain(*cells: object) -> list:
+    """Table cells as text: an error message holding ``[/x]`` is shown as stored, not read as Rich markup."""
+    return [Text(cell) if isinstance(cell, str) else cell for cell in cells]
+
+
 def _styled(value: str | None, styles: dict[str, str]) -> Text:
     return Text(value or "-", style=styles.get(value or "", ""))
 
 
-def _run_name(run: dict) -> str:
+def _run_name(run: dict) -> Text:
     """The run id, and how many mailboxes it covers when it was asked for named mailboxes only."""
-    requested = run.get("requestedMailboxes")
-    return f"{run['runId']} [dim]({requested} named mailboxes)[/dim]" if requested else run["runId"]
+    name = Text(run["runId"])
+    if run.get("requestedMailboxes"):
+        name.append(f" ({run['requestedMailboxes']} named mailboxes)", style="dim")
+    return name
 
 
 def _outcomes(counts: dict) -> str:
@@ -49,7 +57,7 @@ def _status_of(run: dict) -> Text:
 
 def print_status(console: Console, statuses: list[dict], source: str) -> None:
     if not statuses:
-        console.print(f"No organization has a run in {source} yet.")
+        console.print(f"No organization has a run in {escape(source)} yet.")
         return
     for status in statuses:
         console.print(f"[bold]Organization {status['organizationId']}[/bold]")
@@ -59,7 +67,7 @@ def print_status(console: Console, statuses: list[dict], source: str) -> None:
         if current:
             console.print(f"  {current['runningNow']} export(s) running now")
         for problem in status["problems"]:
-            console.print(f"  [red]![/red] {problem}", soft_wrap=True)
+            console.print(f"  [red]![/red] {escape(problem)}", soft_wrap=True)
         if status["healthy"]:
             console.print("  [green]healthy[/green]")
 
@@ -68,7 +76,7 @@ def _print_labelled_run(console: Console, label: str, run: dict | None) -> None:
     if run is None:
         console.print(f"  {label}: none")
         return
-    console.print(f"  {label}: {_run_name(run)}")
+    console.print(Text.assemble(f"  {label}: ", _run_name(run)))
     console.print(Padding(_run_summary(run), (0, 0, 0, 4)))
 
 
@@ -80,15 +88,19 @@ def _run_summary(run: dict) -> Table:
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="dim")
     summary.add_column(overflow="fold")
-    summary.add_row("Status", _status_of(run))
+    summary.add_row(*_plain("Status", _status_of(run)))
     took = human_duration(run.get("durationSeconds"))
-    summary.add_row("Started", f"{run.get('startedAt') or '-'}{ended}, took {took}")
+    summary.add_row(*_plain("Started", f"{run.get('startedAt') or '-'}{ended}, took {took}"))
     summary.add_row(
-        "Mailboxes",
-        f"{counts['exported']} exported, {counts['failed']} failed, {counts['deferred']} deferred, "
-        f"{counts['skipped']} skipped" + (f", {counts['running']} still running" if counts.get("running") else ""),
+        *_plain(
+            "Mailboxes",
+            f"{counts['exported']} exported, {counts['failed']} failed, {counts['deferred']} deferred, "
+            f"{counts['skipped']} skipped" + (f", {counts['running']} still running" if counts.get("running") else ""),
+        )
     )
-    summary.add_row("Execution", f"{execution.get('status') or 'unknown'} {run.get('executionArn') or ''}".strip())
+    summary.add_row(
+        *_plain("Execution", f"{execution.get('status') or 'unknown'} {run.get('executionArn') or ''}".strip())
+    )
     return summary
 
 
@@ -112,21 +124,21 @@ def print_runs(console: Console, runs: list[dict]) -> None:
             human_duration(run.get("durationSeconds")),
             _outcomes(run["counts"]),
         ]
-        table.add_row(*([run["organizationId"]] if several else []), *row)
+        table.add_row(*_plain(*([run["organizationId"]] if several else []), *row))
     console.print(table)
 
 
 def print_run_detail(console: Console, detail: dict) -> None:
-    console.print(f"[bold]Run {_run_name(detail)}[/bold] of {detail['organizationId']}", soft_wrap=True)
+    console.print(Text.assemble(("Run ", "bold"), _run_name(detail), f" of {detail['organizationId']}"), soft_wrap=True)
     summary = _run_summary(detail)
     if detail.get("pace"):
-        summary.add_row("Pace", _pace_sentence(detail["pace"]))
+        summary.add_row(*_plain("Pace", _pace_sentence(detail["pace"])))
     prefix = _shared_folder([line["s3Object"] for line in detail["mailboxes"] if line.get("s3Object")])
     if prefix:
-        summary.add_row("Objects", f"under {prefix}")
+        summary.add_row(*_plain("Objects", f"under {prefix}"))
     console.print(summary)
     if detail.get("error"):
-        console.print(f"[red]Error:[/red] {detail['error']}", soft_wrap=True)
+        console.print(f"[red]Error:[/red] {escape(detail['error'])}", soft_wrap=True)
     still_running = detail["counts"].get("running")
     if still_running and detail.get("endedAt"):
         console.print(
@@ -136,8 +148,8 @@ def print_run_detail(console: Console, detail: dict) -> None:
         )
     for failure in detail["executionFailures"]:
         console.print(
-            f"[red]Failed state[/red] {failure['state']} at {failure['timestamp']}: {failure['error']}: "
-            f"{failure['cause']}",
+            f"[red]Failed state[/red] {escape(failure['state'])} at {failure['timestamp']}: "
+            f"{escape(failure['error'])}: {escape(failure['cause'])}",
             soft_wrap=True,
         )
     jobs = Table(title="Mailboxes", title_justify="left")
@@ -145,12 +157,14 @@ def print_run_detail(console: Console, detail: dict) -> None:
         jobs.add_column(name, overflow="fold")
     for line in detail["mailboxes"]:
         jobs.add_row(
-            line["email"] or line["entityId"],
-            _styled(line["outcome"], OUTCOME_STYLES),
-            _day_and_time(line.get("startedAt")),
-            human_duration(line.get("durationSeconds")),
-            human_size(line.get("sizeBytes")) if line.get("sizeBytes") is not None else "",
-            _object_or_reason(line, prefix),
+            *_plain(
+                line["email"] or line["entityId"],
+                _styled(line["outcome"], OUTCOME_STYLES),
+                _day_and_time(line.get("startedAt")),
+                human_duration(line.get("durationSeconds")),
+                human_size(line.get("sizeBytes")) if line.get("sizeBytes") is not None else "",
+                _object_or_reason(line, prefix),
+            )
         )
     console.print(jobs)
 
@@ -198,10 +212,12 @@ def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None
     table.add_column("Where it is, or why not", overflow="fold")
     for line in mailboxes:
         table.add_row(
-            line["email"] or line["entityId"],
-            (line.get("kind") or "").lower(),
-            _last_verified(line),
-            _where_or_why(line),
+            *_plain(
+                line["email"] or line["entityId"],
+                (line.get("kind") or "").lower(),
+                _last_verified(line),
+                _where_or_why(line),
+            )
         )
     console.print(table)
 
@@ -265,9 +281,11 @@ def print_coverage(console: Console, answer: dict) -> None:
             table.add_column(name, overflow="fold")
         for missing in organization["missing"]:
             table.add_row(
-                missing["email"] or missing["entityId"],
-                missing.get("lastOutcome") or _never_exported(missing),
-                missing.get("lastError") or _elsewhere(missing.get("lastExportElsewhere")),
+                *_plain(
+                    missing["email"] or missing["entityId"],
+                    missing.get("lastOutcome") or _never_exported(missing),
+                    missing.get("lastError") or _elsewhere(missing.get("lastExportElsewhere")),
+                )
             )
         console.print(table)
 
@@ -293,10 +311,12 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
         for job in snapshot["jobs"]:
             progress = job["progress"] or 0
             table.add_row(
-                job["email"] or job["entityId"],
-                human_duration(job["elapsedSeconds"]),
-                ProgressBar(total=100, completed=progress),
-                _progress_label(job, progress),
+                *_plain(
+                    job["email"] or job["entityId"],
+                    human_duration(job["elapsedSeconds"]),
+                    ProgressBar(total=100, completed=progress),
+                    _progress_label(job, progress),
+                )
             )
         parts.extend([header, table])
     return Group(*parts)
@@ -310,13 +330,14 @@ def _progress_label(job: dict, progress: int) -> str:
 
 def print_started(console: Console, started: dict) -> None:
     if not started.get("started"):
-        console.print(f"Nothing to do for {started['organizationId']}: {started['reason']}.")
+        console.print(f"Nothing to do for {started['organizationId']}: {escape(started['reason'])}.")
         return
     scope = f" ({started['namedMailboxes']} named mailboxes)" if "namedMailboxes" in started else ""
     console.print(f"[green]Started run {started['runId']}[/green] of {started['organizationId']}{scope}.")
     console.print(f"  execution: {started['executionArn']}", soft_wrap=True)
     if "failed" in started:
-        console.print(f"  {started['retriedNow']} failed mailbox(es) retried now: {', '.join(started['failed'])}")
+        retried = escape(", ".join(started["failed"]))
+        console.print(f"  {started['retriedNow']} failed mailbox(es) retried now: {retried}", soft_wrap=True)
     if started.get("waiting"):
         console.print(
             f"  {started['waiting']} mailbox(es) are inside WorkMail's 24-hour window; the run defers them "

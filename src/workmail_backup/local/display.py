@@ -1,10 +1,12 @@
 """What a person sees during and after a local run."""
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from mailbox_backup.ledger import iso
+from workmail_backup.ops.values import human_duration
 
 
 class LiveProgress:
@@ -38,7 +40,9 @@ class LiveProgress:
             done += int(counts.get("skipped", 0))
             total = int(counts.get("total", 0)) or None
             running = sum(1 for job in environment.emulator.jobs(organization_id) if job.state == "RUNNING")
-            detail = f"{running:2d} running, {iso(environment.clock.now())[11:16]} simulated"
+            # The date too: a scenario that runs for days must not look like one night.
+            now = iso(environment.clock.now())
+            detail = f"{running:2d} running, {now[5:10]} {now[11:16]} simulated"
             if organization_id not in self._bars:
                 label = organization_id[:10] + "…"
                 self._bars[organization_id] = self._progress.add_task(label, total=total, detail=detail)
@@ -68,7 +72,7 @@ def print_summary(console: Console, result) -> None:
     console.print(table)
 
     simulated = result.simulated_end - result.simulated_start
-    console.print(f"Simulated time: {simulated.total_seconds() / 3600:.1f} h, from {iso(result.simulated_start)}")
+    console.print(f"Simulated time: {human_duration(simulated.total_seconds())}, from {iso(result.simulated_start)}")
     console.print(f"Wall time: {result.wall_seconds:.1f} s")
     for organization in organizations:
         _print_reasons(console, organization)
@@ -79,6 +83,13 @@ def _print_reasons(console: Console, organization) -> None:
     if reasons:
         console.print(f"Skipped in {organization.organization_id}:")
         for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-            console.print(f"  {count:5d}  {reason}")
+            console.print(f"  {count:5d}  {escape(reason)}", soft_wrap=True)
+    failed = [line for line in organization.mailboxes() if line["outcome"] == "FAILED"]
+    if failed:
+        console.print(f"Failed in {organization.organization_id}:")
+        for line in failed:
+            who = escape(line["email"] or line["entityId"])
+            console.print(f"  {who}: {escape(line['reason'] or 'no reason given')}", soft_wrap=True)
     if organization.run.get("error"):
-        console.print(f"[red]{organization.organization_id} failed: {organization.run['error']}[/red]")
+        error = escape(organization.run["error"])
+        console.print(f"[red]{organization.organization_id} failed:[/red] {error}", soft_wrap=True)

@@ -249,8 +249,19 @@ def render_csv(report: dict) -> str:
         for mailbox in organization["mailboxes"]:
             common = {"organizationId": organization["organizationId"], **mailbox, **_elsewhere_columns(mailbox)}
             for export in mailbox["exports"] or [{"jobState": "no export in period"}]:
-                writer.writerow({**common, **export})
+                writer.writerow({name: _inert(value) for name, value in {**common, **export}.items()})
     return buffer.getvalue()
+
+
+def _inert(value: object) -> object:
+    """A cell a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection advice).
+
+    An address such as ``-ops@example.com`` or an error text starting with ``=`` gets a leading
+    quote, which spreadsheets hide; the JSON report keeps every value exactly as stored.
+    """
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def _elsewhere_columns(mailbox: dict) -> dict:
