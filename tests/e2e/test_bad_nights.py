@@ -117,6 +117,15 @@ def test_a_workmail_outage_of_ten_minutes_mid_run_is_waited_out(local_environmen
         assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
 
 
+def test_a_workmail_outage_as_the_night_starts_is_waited_out_by_the_prerequisite_checks(local_environment):
+    outage = [{"operation": "*", "error": "InternalServerError", "until": "+5m", "times": None}]
+    with local_environment(scenario(organization(users=4, faults={"errors": outage}))) as environment:
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
+
+
 def test_a_mailbox_workmail_keeps_refusing_for_no_known_reason_fails_and_the_run_ends(local_environment):
     refused = [
         {"operation": "StartMailboxExportJob", "error": "LimitExceededException", "entity": "user003", "times": None}
