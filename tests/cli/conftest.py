@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from tests.e2e.conftest import ORG, organization, scenario
 from workmail_backup.cli import app
+from workmail_backup.cli.app import console, errors
 from workmail_backup.local.emulator import load_scenario
 from workmail_backup.local.runner import LocalEnvironment
 from workmail_backup.ops.local_state import save_state
@@ -56,6 +57,8 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *arguments: str, columns: int = 200):
+        # Rich reads COLUMNS once, when the consoles are made; a terminal of this width is set here.
+        console.width = errors.width = columns
         return self.runner.invoke(app, list(arguments), env={"COLUMNS": str(columns)})
 
     def json(self, *arguments: str) -> tuple[int, dict]:

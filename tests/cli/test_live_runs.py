@@ -111,6 +111,10 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
         run = environment.ledger.get_run(ORG, started["runId"])
         assert run["status"] == "SUCCEEDED" and run["counts"]["exported"] == 11
 
+        # WHEN coverage is asked for a day gone by THEN the exports of that day count, though newer ones exist
+        code, first_night = cli.json("coverage", "--deadline", "2026-12-03", *source)
+        assert first_night["deadlinePassed"] is True and first_night["covered"] == 10
+
         # WHEN another day has passed THEN retry-failed starts a run of the failed mailbox alone
         failing_id = next(m["entityId"] for m in environment.ledger.mailboxes(ORG) if m["email"] == FAILING)
         environment.clock.advance(DAY_AND_AN_HOUR)

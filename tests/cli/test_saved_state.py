@@ -163,10 +163,12 @@ def test_mailboxes_overdue_lists_the_never_exported_and_exits_1(cli, saved_state
     assert elsewhere["lastExportElsewhere"]["seenAt"] == "2026-12-03T01:00:00Z"
 
 
-def test_mailboxes_overdue_on_an_empty_ledger_is_healthy(cli, saved_states):
+def test_mailboxes_overdue_before_any_run_is_not_called_healthy(cli, saved_states):
     result = cli("mailboxes", "--overdue", "36h", *_local(saved_states, "empty"))
 
-    assert result.exit_code == 0 and "No mailbox" in result.stdout
+    # No mailbox is known yet, so none can be shown to be overdue, nor to be safe.
+    assert result.exit_code == 1
+    assert "no run has listed its mailboxes yet" in result.stdout and "No mailbox" not in result.stdout
 
 
 def test_mailboxes_with_a_malformed_duration_says_what_to_type(cli, saved_states):
@@ -193,17 +195,39 @@ def test_coverage_counts_exportable_mailboxes_and_lists_the_missing(cli, saved_s
     assert answer["forecastMissesDeadline"] is False
 
 
-def test_coverage_with_a_deadline_before_the_night_covers_nothing(cli, saved_states):
+def test_coverage_with_a_deadline_before_the_night_covers_nothing_and_says_it_has_passed(cli, saved_states):
     code, answer = cli.json("coverage", "--deadline", "2026-12-01", *_local(saved_states))
+    table = cli("coverage", "--deadline", "2026-12-01", *_local(saved_states)).stdout
 
     assert code == 1 and answer["covered"] == 0
-    assert answer["forecastMissesDeadline"] is True
+    assert answer["deadlinePassed"] is True and answer["forecastMissesDeadline"] is True
+    # Nothing to forecast about a day gone by: the mailboxes have exports now.
+    assert answer["forecastComplete"] is None
+    assert "The deadline 2026-12-01 has passed; 12 mailbox(es) had no verified export by then." in table
 
 
-def test_coverage_with_a_malformed_deadline_is_refused(cli, saved_states):
-    result = cli("coverage", "--deadline", "31/03/2027", *_local(saved_states))
+@pytest.mark.parametrize(
+    ("deadline", "says"),
+    [
+        ("31/03/2027", "--deadline takes a date such as 2027-03-31"),
+        # Python reads these, as the start of a day or a week's day: too easy to mistype.
+        ("20270331", "--deadline takes a date such as 2027-03-31"),
+        ("2027-W13-3", "--deadline takes a date such as 2027-03-31"),
+        ("2027-02-30", "'2027-02-30' is no date on the calendar"),
+        ("0001-01-01", "must fall between 2000 and 2099"),
+    ],
+)
+def test_coverage_with_a_malformed_deadline_is_refused(cli, saved_states, deadline, says):
+    result = cli("coverage", "--deadline", deadline, *_local(saved_states))
 
-    assert result.exit_code == 2 and "--deadline takes a date such as 2027-03-31" in result.stderr
+    assert result.exit_code == 2 and says in result.stderr
+
+
+def test_report_until_a_year_near_the_calendars_start_is_refused_in_one_line(cli, saved_states, tmp_path):
+    result = cli("report", "--until", "0001-01-02", "-o", str(tmp_path / "r.html"), *_local(saved_states))
+
+    assert result.exit_code == 2 and "--until must fall between 2000 and 2099" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
 
 
 def test_watch_without_a_run_in_progress_says_so(cli, saved_states):

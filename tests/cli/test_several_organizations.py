@@ -52,7 +52,19 @@ def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_comple
     failed = next(item for item in answer["organizations"] if item["organizationId"] == OTHER_ORG)
     assert code == 1 and answer["healthy"] is False
     assert failed["eligible"] == 0 and failed["share"] == 0.0
-    assert "no run has listed its mailboxes yet" in cli("coverage", *two_organizations).stdout
+    table = cli("coverage", *two_organizations).stdout
+    assert "no run has listed its mailboxes yet" in table
+    # The listed organization measured a rate; the forecast waits for the other one, and says so.
+    assert "No forecast until a run has listed the mailboxes of every organization." in table
+
+
+def test_overdue_mailboxes_of_an_organization_never_listed_are_not_called_healthy(cli, two_organizations):
+    code, answer = cli.json("mailboxes", "--overdue", "1d", "--org", OTHER_ORG, *two_organizations)
+    table = cli("mailboxes", "--overdue", "1d", "--org", OTHER_ORG, *two_organizations).stdout
+
+    assert code == 1
+    assert answer["mailboxes"] == [] and answer["unlistedOrganizations"] == [OTHER_ORG]
+    assert "no run has listed its mailboxes yet" in table and "No mailbox" not in table
 
 
 def test_an_organization_with_nothing_to_export_is_fully_covered_once_listed(cli, tmp_path):

@@ -235,11 +235,13 @@ def mailboxes(
     with answering(source) as backend:
         limit = parse_duration(overdue) if overdue is not None else None
         listed = queries.list_mailboxes(backend, org, limit)
+        # Nothing overdue in an organization whose mailboxes no run has listed proves nothing.
+        unlisted = queries.unlisted_organizations(backend, org) if overdue is not None else []
     if as_json:
-        print_json({"overdue": overdue, "mailboxes": listed})
+        print_json({"overdue": overdue, "mailboxes": listed, "unlistedOrganizations": unlisted})
     else:
-        views.print_mailboxes(console, listed, overdue)
-    finish(overdue is None or not listed)
+        views.print_mailboxes(console, listed, overdue, unlisted)
+    finish(overdue is None or not (listed or unlisted))
 
 
 @app.command()

@@ -199,9 +199,12 @@ def _pace_sentence(pace: dict) -> str:
     )
 
 
-def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None) -> None:
+def print_mailboxes(console: Console, mailboxes: list[dict], overdue: str | None, unlisted: list[str]) -> None:
+    for organization_id in unlisted:
+        console.print(f"[red]![/red] {organization_id}: no run has listed its mailboxes yet, so none can be checked.")
     if overdue is not None and not mailboxes:
-        console.print(f"[green]No mailbox's last verified export is older than {overdue}.[/green]")
+        if not unlisted:
+            console.print(f"[green]No mailbox's last verified export is older than {overdue}.[/green]")
         return
     title = f"Mailboxes whose last verified export is older than {overdue}" if overdue else "Mailboxes"
     table = Table(title=title, title_justify="left")
@@ -264,15 +267,8 @@ def print_coverage(console: Console, answer: dict) -> None:
     unlisted = [item["organizationId"] for item in answer["organizations"] if not item["listed"]]
     for organization_id in unlisted:
         console.print(f"  [red]![/red] {organization_id}: no run has listed its mailboxes yet, so none is covered.")
-    forecast = answer["forecastComplete"]
-    if answer["covered"] < answer["eligible"]:
-        console.print(
-            f"At the measured rate, and once WorkMail's 24-hour rule allows, all will have one by {forecast[:10]}."
-            if forecast
-            else "No verified exports measured recently: no forecast."
-        )
-    if answer["forecastMissesDeadline"]:
-        console.print(f"[red]At this pace the deadline {answer['deadline'][:10]} will be missed.[/red]")
+    if answer["covered"] < answer["eligible"] or unlisted:
+        console.print(_forecast_sentence(answer, unlisted))
     for organization in answer["organizations"]:
         if not organization["missing"]:
             continue
@@ -288,6 +284,25 @@ def print_coverage(console: Console, answer: dict) -> None:
                 )
             )
         console.print(table)
+
+
+def _forecast_sentence(answer: dict, unlisted: list[str]) -> str:
+    deadline = answer["deadline"][:10]
+    if answer["deadlinePassed"]:
+        missed = answer["eligible"] - answer["covered"]
+        return f"[red]The deadline {deadline} has passed; {missed} mailbox(es) had no verified export by then.[/red]"
+    if answer["forecastComplete"]:
+        sentence = (
+            "At the measured rate, and once WorkMail's 24-hour rule allows, all will have one by "
+            f"{answer['forecastComplete'][:10]}."
+        )
+    elif unlisted:
+        sentence = "No forecast until a run has listed the mailboxes of every organization."
+    else:
+        sentence = "No verified export in the last 14 days to measure a rate by: no forecast."
+    if answer["forecastMissesDeadline"]:
+        sentence += f" [red]At this pace the deadline {deadline} will be missed.[/red]"
+    return sentence
 
 
 def watch_view(snapshots: list[dict]) -> Group | Text:

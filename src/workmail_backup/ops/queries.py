@@ -201,6 +201,19 @@ def list_mailboxes(
     return sorted(lines, key=lambda line: (-(line["ageSeconds"] or 10**12), line["email"] or line["entityId"]))
 
 
+def unlisted_organizations(backend: Backend, organization_id: str | None = None) -> list[str]:
+    """Organizations no run has listed yet: no mailbox of theirs is known, so none can look overdue."""
+    return [org for org in backend.organizations(organization_id) if not _is_listed(backend, org)]
+
+
+def _is_listed(backend: Backend, organization_id: str, runs: list[dict] | None = None) -> bool:
+    # Listing an organization that has no exportable mailbox leaves a planned run, but no item.
+    if next(backend.ledger.mailboxes(organization_id), None) is not None:
+        return True
+    runs = recent_runs(backend, organization_id, limit=50) if runs is None else runs
+    return any(run.get("plannedAt") for run in runs)
+
+
 def _older_than(line: dict, limit: timedelta) -> bool:
     # A mailbox never exported is older than any limit.
     return line["ageSeconds"] is None or line["ageSeconds"] > limit.total_seconds()
@@ -241,28 +254,33 @@ def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization
     covered = sum(item["covered"] for item in organizations)
     forecasts = [item["forecastComplete"] for item in organizations]
     forecast = None if None in forecasts else max(forecasts, default=iso(now))
+    all_listed = all(item["listed"] for item in organizations)
     return {
         "deadline": iso(deadline),
         "measuredAt": iso(now),
+        "deadlinePassed": deadline < now,
         "eligible": eligible,
         "covered": covered,
-        "share": _share(covered, eligible, all(item["listed"] for item in organizations)),
+        "share": _share(covered, eligible, all_listed),
         "forecastComplete": forecast,
         # No forecast at all is no promise either.
-        "forecastMissesDeadline": covered < eligible and (forecast is None or forecast > iso(deadline)),
+        "forecastMissesDeadline": (covered < eligible or not all_listed)
+        and (forecast is None or forecast > iso(deadline)),
         "organizations": organizations,
-        "healthy": eligible == covered and all(item["listed"] for item in organizations),
+        "healthy": eligible == covered and all_listed,
     }
 
 
 def _organization_coverage(backend: Backend, organization_id: str, deadline: datetime, now: datetime) -> dict:
     known = list(backend.ledger.mailboxes(organization_id))
     mailboxes = [mailbox for mailbox in known if is_exportable(mailbox)]
-    missing = [mailbox for mailbox in mailboxes if not _covered_by(mailbox, deadline)]
+    missing = [mailbox for mailbox in mailboxes if not _covered_by(backend, mailbox, deadline)]
     runs = recent_runs(backend, organization_id, limit=50)
     rate = _exports_per_day(runs, now)
     # An organization no run has listed yet is not covered, even though no mailbox is missing.
-    listed = bool(known) or any(run.get("plannedAt") for run in runs)
+    listed = bool(known) or _is_listed(backend, organization_id, runs)
+    # When the deadline has passed, what was missing then is history, not a thing to forecast.
+    forecast = _forecast(missing, rate, now) if listed and deadline >= now else None
     return {
         "organizationId": organization_id,
         "listed": listed,
@@ -270,7 +288,7 @@ def _organization_coverage(backend: Backend, organization_id: str, deadline: dat
         "covered": len(mailboxes) - len(missing),
         "share": _share(len(mailboxes) - len(missing), len(mailboxes), listed),
         "exportsPerDay": round(rate, 2),
-        "forecastComplete": _forecast(missing, rate, now) if listed else None,
+        "forecastComplete": forecast,
         "missing": [
             {
                 "entityId": mailbox["entityId"],
@@ -285,9 +303,17 @@ def _organization_coverage(backend: Backend, organization_id: str, deadline: dat
     }
 
 
-def _covered_by(mailbox: dict, deadline: datetime) -> bool:
-    # lastSuccessAt is written only after the export was found in S3 under the right key.
-    return bool(mailbox.get("lastSuccessAt")) and parse_iso(mailbox["lastSuccessAt"]) <= deadline
+def _covered_by(backend: Backend, mailbox: dict, deadline: datetime) -> bool:
+    """A verified export ended by ``deadline``. lastSuccessAt is written only after the export
+    was found in S3 under the right key; it answers at once for any deadline after it."""
+    last = mailbox.get("lastSuccessAt")
+    if not last:
+        return False
+    if parse_iso(last) <= deadline:
+        return True
+    # A deadline in the past, and a newer export since: an earlier one may have been in time.
+    jobs = backend.ledger.jobs_of_mailbox(mailbox["organizationId"], mailbox["entityId"])
+    return any(job.get("verified") and job.get("endedAt") and parse_iso(job["endedAt"]) <= deadline for job in jobs)
 
 
 def _exports_per_day(runs: list[dict], now: datetime) -> float:

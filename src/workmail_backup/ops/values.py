@@ -10,6 +10,11 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Beyond this an age means nothing here, and date arithmetic would overflow.
 _LONGEST = timedelta(days=36_525)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
+# WorkMail began in 2015; a date outside these years is a typing slip, and near year 1 the
+# date arithmetic of the report would overflow.
+_EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
 
 
 def parse_duration(text: str, option: str = "--overdue") -> timedelta:
@@ -27,14 +32,26 @@ def parse_duration(text: str, option: str = "--overdue") -> timedelta:
 
 
 def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:
-    """Read a calendar day (``2027-03-31``) or an ISO time, as a UTC moment."""
+    """Read a calendar day (``2027-03-31``) or a time (``2027-03-31T18:00Z``), as a UTC moment.
+
+    Only these two forms: Python also reads ``20270331`` and ``2027-W13-3``, which are too easy
+    to type by mistake and would mean the start of a day where ``2027-03-31`` means its end.
+    """
+    cleaned = text.strip()
+    if not (_DAY.fullmatch(cleaned) or _MOMENT.fullmatch(cleaned)):
+        raise InvalidRequestError(
+            f"{option} takes a date such as 2027-03-31 or a time such as 2027-03-31T18:00Z; got {text!r}."
+        )
     try:
-        if len(text.strip()) == 10:
-            day = date.fromisoformat(text.strip())
-            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC).replace(microsecond=0)
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if _DAY.fullmatch(cleaned):
+            day = date.fromisoformat(cleaned)
+            moment = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC).replace(microsecond=0)
+        else:
+            moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRequestError(f"{option} takes a date such as 2027-03-31; got {text!r}.") from None
+        raise InvalidRequestError(f"{option}: {text!r} is no date on the calendar.") from None
+    if not _EARLIEST_YEAR <= moment.year <= _LATEST_YEAR:
+        raise InvalidRequestError(f"{option} must fall between {_EARLIEST_YEAR} and {_LATEST_YEAR}; got {text!r}.")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
