@@ -81,3 +81,16 @@ def test_doctor_names_the_failed_check_and_its_fix(local_environment):
 
     assert outcome.exit_code == 1
     assert "FAILED" in outcome.output and "Enable the key" in outcome.output
+
+
+def test_doctor_on_a_stack_that_is_not_a_backup_stack_says_so_in_one_line(local_environment):
+    with local_environment(scenario(organization(users=1))) as environment:
+        template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+        boto3.client("cloudformation").create_stack(StackName="unrelated", TemplateBody=json.dumps(template))
+        unrelated = CliRunner().invoke(app, ["doctor", "--stack", "unrelated"])
+        missing = CliRunner().invoke(app, ["doctor", "--stack", "no-such-stack"])
+        assert environment.stack.stack_name != "unrelated"
+
+    assert unrelated.exit_code == 2 and "is it a workmail-backup stack?" in unrelated.output
+    assert "ExportBucketName" in unrelated.output and "Traceback" not in unrelated.output
+    assert missing.exit_code == 2 and "Stack no-such-stack was not found" in missing.output

@@ -7,7 +7,6 @@ of the stack, prints one table, and exits 1 if any check failed, 2 if the stack 
 import re
 from typing import Annotated
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
@@ -16,7 +15,7 @@ from rich.text import Text
 
 from mailbox_backup.preflight import CheckResult, ExportConfiguration, default_clients, run_checks
 from workmail_backup.cli.app import app, console, errors
-from workmail_backup.ops.backend import aws_setup_explained, use_aws_settings
+from workmail_backup.ops.backend import aws_setup_explained, read_stack, use_aws_settings
 from workmail_backup.ops.errors import OperationsError
 
 FAILED, UNANSWERED = 1, 2
@@ -41,7 +40,7 @@ def doctor(
 
     try:
         with aws_setup_explained():
-            configuration, organization_ids = read_stack(stack)
+            configuration, organization_ids = read_export_configuration(stack)
             checked = organization or organization_ids
             results = {org: run_checks(default_clients(), org, configuration) for org in checked}
     except (ClientError, BotoCoreError, OperationsError) as error:
@@ -55,11 +54,9 @@ def doctor(
     raise typer.Exit(FAILED if failed else 0)
 
 
-def read_stack(stack: str) -> tuple[ExportConfiguration, list[str]]:
+def read_export_configuration(stack: str) -> tuple[ExportConfiguration, list[str]]:
     """The export configuration and organization ids of a deployed stack, from its outputs and parameters."""
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
-    parameters = {item["ParameterKey"]: item["ParameterValue"] for item in described.get("Parameters", [])}
+    outputs, parameters = read_stack(stack, required_outputs=("ExportBucketName", "KmsKeyArn", "ExportRoleArn"))
 
     configuration = ExportConfiguration(
         bucket=outputs["ExportBucketName"],

@@ -198,6 +198,14 @@ def use_aws_settings(region: str | None, profile: str | None) -> None:
 
 
 def _stack_outputs(stack: str) -> tuple[dict[str, str], list[str]]:
+    outputs, parameters = read_stack(stack, required_outputs=("LedgerTableName",))
+    # Read the ids by their pattern: CloudFormation gives "m-a,m-b"; moto the list's repr.
+    organization_ids = ORGANIZATION_ID.findall(parameters.get("OrganizationIds", ""))
+    return outputs, organization_ids or None
+
+
+def read_stack(stack: str, required_outputs: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """A deployed stack's outputs and parameters; a missing stack or output is named in one line."""
     try:
         described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     except ClientError as error:
@@ -209,12 +217,11 @@ def _stack_outputs(stack: str) -> tuple[dict[str, str], list[str]]:
             ) from None
         raise
     outputs = {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
-    if "LedgerTableName" not in outputs:
-        raise InvalidRequestError(f"Stack {stack} has no LedgerTableName output; is it a workmail-backup stack?")
+    missing = [name for name in required_outputs if name not in outputs]
+    if missing:
+        raise InvalidRequestError(f"Stack {stack} has no {', '.join(missing)} output; is it a workmail-backup stack?")
     parameters = {item["ParameterKey"]: item.get("ParameterValue", "") for item in described.get("Parameters", [])}
-    # Read the ids by their pattern: CloudFormation gives "m-a,m-b"; moto the list's repr.
-    organization_ids = ORGANIZATION_ID.findall(parameters.get("OrganizationIds", ""))
-    return outputs, organization_ids or None
+    return outputs, parameters
 
 
 def _backend(outputs: dict[str, str], organization_ids: list[str] | None, description: str) -> Backend:
