@@ -391,6 +391,16 @@ def test_saved_state_cannot_start_a_run_and_says_what_can(cli, saved_states, com
     assert "24 hours" not in result.stderr
 
 
+def test_local_typed_on_the_command_line_wins_over_a_stack_in_the_environment(cli, saved_states, monkeypatch):
+    monkeypatch.setenv("WORKMAIL_BACKUP_STACK", "production")
+
+    code, answer = cli.json("status", *_local(saved_states))
+    both_typed = cli("status", "--stack", "production", *_local(saved_states))
+
+    assert code == 1 and answer["organizations"][0]["last"]["runId"] == "nightly-20261203"
+    assert both_typed.exit_code == 2 and "not both" in both_typed.stderr
+
+
 def test_an_unknown_organization_is_named_with_the_known_ones(cli, saved_states):
     result = cli("status", "--org", "m-ffffffffffffffffffffffffffffffff", *_local(saved_states))
 

@@ -85,15 +85,36 @@ def takes_source(command):
         for name, annotation in _SOURCE_OPTIONS.items()
     ]
 
+    options.append(inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
+
     @functools.wraps(command)
     def with_source(**arguments):
-        source = Source(**{name: arguments.pop(name) for name in _SOURCE_OPTIONS})
-        return command(source=source, **arguments)
+        context = arguments.pop("context")
+        values = _typed_beats_environment(context, {name: arguments.pop(name) for name in _SOURCE_OPTIONS})
+        return command(source=Source(**values), **arguments)
 
     # Typer reads the options from the signature: the command's own, then the source's.
     with_source.__signature__ = inspect.Signature(own + options)
     with_source.__annotations__ = {parameter.name: parameter.annotation for parameter in own + options}
     return with_source
+
+
+def _typed_beats_environment(context: typer.Context, values: dict) -> dict:
+    """``--local DIR`` typed on the command line wins over a stack or table named in the
+    environment (WORKMAIL_BACKUP_STACK in a shell profile), and the other way round."""
+    from_environment = {name for name in values if _source_of(context, name) == "ENVIRONMENT"}
+    deployed = {"stack", "table", "state_machine"}
+    if values["local"] is not None and any(values[name] for name in deployed):
+        if "local" in from_environment and not deployed & from_environment:
+            values["local"] = None
+        elif "local" not in from_environment:
+            values.update({name: None for name in deployed & from_environment})
+    return values
+
+
+def _source_of(context: typer.Context, name: str) -> str | None:
+    source = context.get_parameter_source(name)
+    return source.name if source else None
 
 
 @contextmanager
