@@ -472,6 +472,8 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
         (["--log-file", "{tmp}"], "is a directory; give a file name"),
         (["--template", "{tmp}/taken"], "has no Resources section"),
         (["--scenario", "{tmp}"], "is a directory; give the scenario file inside it"),
+        (["--time-limit", "soon"], "--time-limit takes a number and a unit"),
+        (["--time-limit", "2d"], "--time-limit must be more than nothing and at most a day"),
     ],
 )
 def test_a_local_run_with_a_bad_path_stops_before_the_night_starts(cli, tmp_path, arguments, says):
@@ -483,3 +485,18 @@ def test_a_local_run_with_a_bad_path_stops_before_the_night_starts(cli, tmp_path
 
     assert result.exit_code == 2 and says.format(tmp=tmp_path) in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_path):
+    # Exports of a day each: the night cannot end within a second of real time.
+    slow = {**troubled_scenario(), "export_speed": {"fixed_seconds": 86_400, "mb_per_minute": 60}}
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(slow))
+    state = tmp_path / "state"
+
+    result = cli("local", "run", "--scenario", str(scenario_file), "--time-limit", "1s", "--state-dir", str(state))
+    code, status = cli.json("status", "--local", str(state))
+
+    assert result.exit_code == 1
+    assert "did not finish within 1 s of real time" in result.stderr and f"saved in {state}" in result.stderr
+    assert status["organizations"][0]["current"]["status"] == "RUNNING"

@@ -24,6 +24,9 @@ def local_run(
         Path | None,
         typer.Option(help="Save the ledger and executions here after the run, for the commands' --local option."),
     ] = None,
+    time_limit: Annotated[
+        str, typer.Option(help="Real time after which an unfinished night is stopped (30m, 2h); at most a day.")
+    ] = "10m",
 ) -> None:
     """Run one nightly backup of the scenario's organizations and print the result."""
     from workmail_backup.local import display
@@ -33,15 +36,18 @@ def local_run(
     from workmail_backup.ops.local_state import save_state
 
     loaded = _checked_inputs(scenario, template, log_file, state_dir)
+    limit_seconds = _checked_time_limit(time_limit)
 
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
     try:
         with LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment:
-            if as_json:
-                result = environment.run_nightly()
-            else:
-                with display.LiveProgress(console) as progress:
-                    result = environment.run_nightly(on_progress=progress.update)
+            try:
+                result = _night(environment, as_json, limit_seconds)
+            except LocalRunError:
+                # A night stopped at the time limit is saved as far as it got, to be looked into.
+                if state_dir is not None:
+                    save_state(environment, state_dir)
+                raise
             if state_dir is not None:
                 saved = save_state(environment, state_dir)
     except ScenarioError as error:
@@ -55,7 +61,8 @@ def local_run(
         )
         raise typer.Exit(2) from None
     except LocalRunError as error:
-        errors.print(f"[red]The local run failed:[/red] {escape(str(error))}", soft_wrap=True)
+        kept = f" What it did is saved in {escape(str(state_dir))}." if state_dir is not None else ""
+        errors.print(f"[red]The local run failed:[/red] {escape(str(error))}{kept}", soft_wrap=True)
         raise typer.Exit(1) from None
 
     if as_json:
@@ -71,6 +78,30 @@ def local_run(
             )
     healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
     raise typer.Exit(0 if healthy else 1)
+
+
+def _night(environment, as_json: bool, limit_seconds: float):
+    from workmail_backup.local import display
+
+    if as_json:
+        return environment.run_nightly(timeout_seconds=limit_seconds)
+    with display.LiveProgress(console) as progress:
+        return environment.run_nightly(on_progress=progress.update, timeout_seconds=limit_seconds)
+
+
+def _checked_time_limit(text: str) -> float:
+    from workmail_backup.ops.errors import InvalidRequestError
+    from workmail_backup.ops.values import parse_duration
+
+    try:
+        limit = parse_duration(text, "--time-limit")
+    except InvalidRequestError as error:
+        errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not 0 < limit.total_seconds() <= 86_400:
+        errors.print(f"[red]Error:[/red] --time-limit must be more than nothing and at most a day; got {text!r}.")
+        raise typer.Exit(2)
+    return limit.total_seconds()
 
 
 def _checked_inputs(scenario: Path, template: Path, log_file: Path, state_dir: Path | None):

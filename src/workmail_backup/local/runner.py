@@ -294,7 +294,7 @@ class LocalEnvironment:
                 on_progress(self)
             if time.monotonic() > deadline:
                 raise LocalRunError(
-                    f"The run did not finish within {timeout_seconds:.0f} real seconds; "
+                    f"The run did not finish within {timeout_seconds:g} s of real time (--time-limit); "
                     f"simulated time reached {iso(self.clock.now())}."
                 )
             time.sleep(0.05)
