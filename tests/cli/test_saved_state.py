@@ -242,12 +242,20 @@ def test_start_on_saved_state_explains_where_runs_can_start(cli, saved_states):
     assert result.exit_code == 2 and "local run" in result.stderr
 
 
+def _garble_the_run_start(state: dict) -> dict:
+    run = next(item for item in state["items"] if item["SK"].startswith("RUN#"))
+    run["startedAt"] = "garbage"
+    return state
+
+
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
         (lambda state: [], "written by another version"),
         (lambda state: {**state, "savedAt": "garbage"}, "is damaged (savedAt:"),
         (lambda state: {**state, "outputs": {}}, "is damaged (outputs.LedgerTableName: Field required)"),
+        (lambda state: {**state, "table": {}}, "is damaged (table.KeySchema: Field required)"),
+        (_garble_the_run_start, "is damaged (items."),
     ],
 )
 def test_a_damaged_saved_state_is_named_with_what_is_wrong(cli, saved_states, tmp_path, damage, says):

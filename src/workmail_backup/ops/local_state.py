@@ -142,6 +142,12 @@ class _SavedOutputs(BaseModel):
     LedgerTableName: str
 
 
+class _SavedTable(BaseModel):
+    KeySchema: list[dict[str, Any]]
+    AttributeDefinitions: list[dict[str, Any]]
+    GlobalSecondaryIndexes: list[dict[str, Any]] = []
+
+
 class _SavedState(BaseModel):
     """What ``save_state`` writes; checked on reading, so that a damaged file is named, not a crash."""
 
@@ -150,7 +156,7 @@ class _SavedState(BaseModel):
     region: str
     organizationIds: list[str]
     outputs: _SavedOutputs
-    table: dict[str, Any]
+    table: _SavedTable
     items: list[dict[str, Any]]
     executions: list[dict[str, Any]]
 
@@ -171,14 +177,30 @@ def _read_state(directory: Path) -> dict:
         raise InvalidRequestError(f"{path} was written by another version; run `local run --state-dir` again.")
     try:
         _SavedState.model_validate(state)
-        parse_iso(state["savedAt"])
     except ValidationError as error:
         first = error.errors()[0]
         problem = f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
         raise InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.") from None
-    except ValueError as error:
-        raise InvalidRequestError(f"{path} is damaged (savedAt: {error}); run `local run --state-dir` again.") from None
+    unreadable = _first_unreadable_time(state)
+    if unreadable:
+        raise InvalidRequestError(f"{path} is damaged ({unreadable}); run `local run --state-dir` again.")
     return state
+
+
+def _first_unreadable_time(state: dict) -> str | None:
+    """Where a time the views will read (savedAt, or an item's ...At field) is not an ISO time."""
+    times = [("savedAt", state["savedAt"])] + [
+        (f"items.{index}.{name}", value)
+        for index, item in enumerate(state["items"])
+        for name, value in item.items()
+        if name.endswith("At") and isinstance(value, str)
+    ]
+    for where, value in times:
+        try:
+            parse_iso(value)
+        except ValueError as error:
+            return f"{where}: {error}"
+    return None
 
 
 def _load_ledger(state: dict) -> Ledger:
@@ -186,8 +208,8 @@ def _load_ledger(state: dict) -> Ledger:
     schema = state["table"]
     dynamodb = boto3.resource("dynamodb", region_name=state["region"])
     arguments = {"TableName": table_name, "BillingMode": "PAY_PER_REQUEST", **schema}
-    if not arguments["GlobalSecondaryIndexes"]:
-        del arguments["GlobalSecondaryIndexes"]
+    if not arguments.get("GlobalSecondaryIndexes"):
+        arguments.pop("GlobalSecondaryIndexes", None)
     dynamodb.create_table(**arguments)
     ledger = Ledger(table_name)
     # Saved floats go back as DynamoDB numbers through the ledger's own conversion.
