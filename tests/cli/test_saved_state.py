@@ -480,6 +480,8 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
         (["--log-file", "{tmp}"], "is a directory; give a file name"),
         (["--template", "{tmp}/taken"], "has no Resources section"),
         (["--scenario", "{tmp}"], "is a directory; give the scenario file inside it"),
+        (["--state-dir", "{tmp}/scenario.yaml"], "is a file; give a directory"),
+        (["--scenario", "/dev/null"], "is not a regular file"),
         (["--time-limit", "soon"], "--time-limit takes a number and a unit"),
         (["--time-limit", "2d"], "--time-limit must be more than nothing and at most a day"),
     ],

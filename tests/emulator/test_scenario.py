@@ -125,6 +125,14 @@ def test_generated_users_honour_the_requested_special_users():
             "export_speed.mb_per_minute: must be >= 0.1, got 0",
         ),
         (
+            lambda d: d["organizations"][0]["users"][0].update(mailbox_mb=True),
+            "organizations[0].users[0].mailbox_mb:",
+        ),
+        (
+            lambda d: d["organizations"][0]["users"][0].update(mailbox_mb=60_000),
+            "organizations[0].users[0].mailbox_mb: must be <= 51200, got 60000",
+        ),
+        (
             lambda d: d.pop("start"),
             "start: is required but missing",
         ),

@@ -133,6 +133,8 @@ def _must_be_writable(path: Path, option: str, directory: bool) -> None:
     """Create the folder (or the file's folder) now, and say in one line why it cannot be."""
     try:
         if directory:
+            if path.exists() and not path.is_dir():
+                raise NotADirectoryError(f"{path} is a file; give a directory")
             path.mkdir(parents=True, exist_ok=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -70,6 +71,10 @@ TimeValue = Annotated[str | int | float | datetime, AfterValidator(check_time)]
 DurationValue = Annotated[str | int | float, AfterValidator(_check_duration)]
 
 
+# Numbers must be written as numbers: `true` or "12" where a size or a count belongs is a slip.
+Number = Annotated[float, Strict()]
+Whole = Annotated[int, Strict()]
+
 # WorkMail's largest mailbox: 50 GB, a limit that cannot be raised.
 MAX_MAILBOX_MB = 51_200
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -84,8 +89,8 @@ class ExportSpeed(_Strict):
     """How long an export takes: ``fixed_seconds`` plus the mailbox size over ``mb_per_minute``."""
 
     # Bounded so that the largest mailbox still exports within a scenario's year.
-    fixed_seconds: float = Field(120, ge=0, le=86_400)
-    mb_per_minute: float = Field(60, ge=0.1)
+    fixed_seconds: Number = Field(120, ge=0, le=86_400)
+    mb_per_minute: Number = Field(60, ge=0.1)
 
     def duration(self, mailbox_mb: float) -> timedelta:
         """Time an export of a mailbox of ``mailbox_mb`` takes."""
@@ -96,9 +101,9 @@ class _Mailbox(_Strict):
     name: str
     email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
     state: EntityState = "ENABLED"
-    mailbox_mb: float = Field(0, ge=0, le=MAX_MAILBOX_MB)
-    quota_mb: int = Field(DEFAULT_QUOTA_MB, ge=1)
-    export_minutes: float | None = Field(None, ge=0, le=LONGEST.total_seconds() / 60)
+    mailbox_mb: Number = Field(0, ge=0, le=MAX_MAILBOX_MB)
+    quota_mb: Whole = Field(DEFAULT_QUOTA_MB, ge=1)
+    export_minutes: Number | None = Field(None, ge=0, le=LONGEST.total_seconds() / 60)
 
 
 class UserSpec(_Mailbox):
@@ -122,17 +127,17 @@ class ResourceSpec(_Mailbox):
 class GenerateUsers(_Strict):
     """Many users with lognormal mailbox sizes, the same for the same seed."""
 
-    count: int = Field(ge=0, le=100_000)
-    seed: int = 0
+    count: Whole = Field(ge=0, le=100_000)
+    seed: Whole = 0
     domain: str | None = Field(None, pattern=r"^[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$")
-    median_mb: float = Field(300, gt=0, le=MAX_MAILBOX_MB)
-    max_mb: float = Field(20_000, gt=0, le=MAX_MAILBOX_MB)
-    min_mb: float = Field(1, ge=0)
-    spread: float = Field(1.3, ge=0, le=5)
-    disabled: int = Field(0, ge=0)
-    deleted: int = Field(0, ge=0)
-    system: int = Field(0, ge=0)
-    remote: int = Field(0, ge=0)
+    median_mb: Number = Field(300, gt=0, le=MAX_MAILBOX_MB)
+    max_mb: Number = Field(20_000, gt=0, le=MAX_MAILBOX_MB)
+    min_mb: Number = Field(1, ge=0)
+    spread: Number = Field(1.3, ge=0, le=5)
+    disabled: Whole = Field(0, ge=0)
+    deleted: Whole = Field(0, ge=0)
+    system: Whole = Field(0, ge=0)
+    remote: Whole = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _fits(self) -> "GenerateUsers":
@@ -163,7 +168,7 @@ class ErrorFault(_Strict):
 
     operation: str = Field(min_length=1)
     error: InjectableError
-    times: int | None = Field(1, ge=1)
+    times: Whole | None = Field(1, ge=1)
     entity: str | None = Field(None, min_length=1)
     start: TimeValue | None = Field(None, alias="from")
     until: TimeValue | None = None
@@ -177,7 +182,7 @@ class JobOutcomeFault(_Strict):
     state: Literal["COMPLETED", "FAILED", "CANCELLED"] = "FAILED"
     error_info: str | None = Field(None, min_length=1, max_length=1024)
     duration: DurationValue | None = None
-    times: int | None = Field(None, ge=1)
+    times: Whole | None = Field(None, ge=1)
 
 
 class EntityChange(_Strict):
@@ -200,7 +205,7 @@ class CrashFault(_Strict):
     """Make a Lambda invocation die at a chosen point, as a timeout or an out-of-memory would."""
 
     point: Literal["before_export_start", "after_export_start", "during_planning"]
-    times: int = Field(1, ge=1)
+    times: Whole = Field(1, ge=1)
 
 
 class AwsErrorFault(_Strict):
@@ -215,7 +220,7 @@ class AwsErrorFault(_Strict):
         "SlowDown",
         "ServiceUnavailable",
     ]
-    times: int = Field(1, ge=1)
+    times: Whole = Field(1, ge=1)
 
 
 class ExportConfigurationFault(_Strict):
@@ -377,8 +382,10 @@ def _read(source: str | Path) -> str:
     path = Path(source)
     if path.is_dir():
         raise ScenarioError([f"scenario: {source} is a directory; give the scenario file inside it"])
-    if not path.is_file():
+    if not path.exists():
         raise ScenarioError([f"scenario: file not found: {source}"])
+    if not path.is_file():
+        raise ScenarioError([f"scenario: {source} is not a regular file; give a YAML or JSON file"])
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
