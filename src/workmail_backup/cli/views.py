@@ -273,7 +273,7 @@ def print_coverage(console: Console, answer: dict) -> None:
         if not organization["missing"]:
             continue
         table = Table(title=f"Missing in {organization['organizationId']}", title_justify="left")
-        for name in ("Mailbox", "Last outcome", "Error"):
+        for name in ("Mailbox", "Last outcome", "Why, or another tool's export"):
             table.add_column(name, overflow="fold")
         for missing in organization["missing"]:
             table.add_row(
@@ -322,7 +322,7 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
         table.add_column("Mailbox", no_wrap=True)
         table.add_column("Running for", no_wrap=True)
         table.add_column("Progress", ratio=1)
-        table.add_column("", no_wrap=True)
+        table.add_column("Done", no_wrap=True)
         for job in snapshot["jobs"]:
             progress = job["progress"] or 0
             table.add_row(
