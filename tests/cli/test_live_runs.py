@@ -68,6 +68,8 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
         refused = cli("retry-failed", *source)
         assert refused.exit_code == 1
         assert "24 hours" in refused.stderr and "2026-12-04T" in refused.stderr
+        code, refusal = cli.json("retry-failed", *source)
+        assert code == 1 and refusal["started"] is False and "2026-12-04T" in refusal["refusedBecause"]
 
         # WHEN a run is in progress THEN status, watch and start see it
         environment.clock.advance(DAY_AND_AN_HOUR)

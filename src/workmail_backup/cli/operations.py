@@ -118,8 +118,11 @@ def _source_of(context: typer.Context, name: str) -> str | None:
 
 
 @contextmanager
-def answering(source: Source) -> Iterator[Backend]:
-    """Open the backend the options name; turn every failure into one line and exit code 2."""
+def answering(source: Source, as_json: bool = False) -> Iterator[Backend]:
+    """Open the backend the options name; turn every failure into one line and exit code 2.
+
+    A refused start is an answer, not a failure: exit 1, and with ``as_json`` also a JSON object
+    on stdout, so that a script reads why as it reads a start."""
     with ExitStack() as stack_of_resources:
         try:
             if source.local is not None and (source.stack or source.table):
@@ -137,6 +140,8 @@ def answering(source: Source) -> Iterator[Backend]:
             yield backend
         except actions.RunRefusedError as refusal:
             errors.print(f"[yellow]Not started:[/yellow] {escape(str(refusal))}", soft_wrap=True)
+            if as_json:
+                print_json({"started": False, "refusedBecause": str(refusal)})
             raise typer.Exit(UNHEALTHY) from None
         except OperationsError as error:
             errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
@@ -314,7 +319,7 @@ def start(
     if (mailbox or mailboxes_from) and not named:
         errors.print("[red]Error:[/red] no mailbox named; give e-mail addresses or entity ids.")
         raise typer.Exit(UNANSWERED)
-    with answering(source) as backend:
+    with answering(source, as_json) as backend:
         started = actions.start_on_demand(backend, org, named)
     if as_json:
         print_json(started)
@@ -336,7 +341,7 @@ def retry_failed(
     source: Source,
 ) -> None:
     """Start a run of exactly the mailboxes whose last export failed."""
-    with answering(source) as backend:
+    with answering(source, as_json) as backend:
         started = actions.retry_failed(backend, org)
     if as_json:
         print_json(started)
