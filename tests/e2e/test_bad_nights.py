@@ -1,6 +1,8 @@
 """A backup tool earns trust on its worst night: limits, faults, crashes and repeats."""
 
 import json
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 from mailbox_backup.ledger import parse_iso
 from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
 from workmail_backup.cli import app
+from workmail_backup.local.runner import LocalRunError
 
 
 def _by_email(result, organization_index: int = 0) -> dict[str, dict]:
@@ -319,3 +322,21 @@ def test_a_mailbox_someone_else_exports_during_the_run_is_skipped_not_kept_for_a
         assert mailbox["outcome"] == "SKIPPED" and "someone else" in mailbox["reason"]
         assert result.simulated_end - result.simulated_start < timedelta(hours=6)
         assert result.organizations[0].run["counts"]["exported"] == 11
+
+
+def test_a_night_stopped_at_its_time_limit_leaves_nothing_running(local_environment):
+    # Exports of a day each: the night cannot end within a second of real time.
+    slow = {**scenario(organization(users=3)), "export_speed": {"fixed_seconds": 86_400, "mb_per_minute": 60}}
+    with local_environment(slow) as environment, pytest.raises(LocalRunError, match="did not finish"):
+        environment.run_nightly(timeout_seconds=1)
+
+    # Left running, an execution would wait on a clock nobody moves, and hold up the next night.
+    deadline = time.monotonic() + 10
+    while _execution_threads() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _execution_threads() == []
+
+
+def _execution_threads() -> list[str]:
+    """The threads in which moto runs state machine executions."""
+    return [thread.name for thread in threading.enumerate() if "(eval)" in thread.name]

@@ -190,7 +190,10 @@ class LocalEnvironment:
 
     def __exit__(self, *exc_info) -> None:
         try:
-            self._stop_services()
+            try:
+                self._stop_unfinished_executions()
+            finally:
+                self._stop_services()
         finally:
             # Whatever failed above, moto and the environment must not leak into the next user.
             self._mock.stop()
@@ -199,6 +202,16 @@ class LocalEnvironment:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+    def _stop_unfinished_executions(self) -> None:
+        """Stop what a run cut short (at its time limit, or by a failed test) left running, and wake
+        it from its Wait: left alone, its thread would poll the clock until the process ends."""
+        if getattr(self, "clock", None) is None or getattr(self, "stack", None) is None:
+            return
+        for execution in self.executions():
+            if execution["status"] == "RUNNING":
+                self.stepfunctions.stop_execution(executionArn=execution["executionArn"], cause="environment closed")
+        self.clock.close()
 
     def _stop_services(self) -> None:
         if self._seams is not None:

@@ -27,6 +27,7 @@ class SimulatedClock:
         self._condition = threading.Condition()
         self._busy = 0
         self._last_activity = time.monotonic()
+        self._closed = False
 
     def now(self) -> datetime:
         with self._condition:
@@ -39,7 +40,7 @@ class SimulatedClock:
             self._wake_times.append(wake_at)
             self._last_activity = time.monotonic()
             try:
-                while self._now < wake_at:
+                while self._now < wake_at and not self._closed:
                     if self._everyone_waits():
                         self._advance_to(min(self._wake_times))
                     else:
@@ -47,6 +48,13 @@ class SimulatedClock:
             finally:
                 self._wake_times.remove(wake_at)
                 self._last_activity = time.monotonic()
+
+    def close(self) -> None:
+        """Wake every sleeper now and let later sleeps return at once: the environment is closing,
+        and an execution left waiting must end rather than poll the clock for ever."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
 
     def busy(self):
         """Context manager marking work in progress (a handler running): time stands still meanwhile."""
