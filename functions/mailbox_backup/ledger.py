@@ -83,8 +83,8 @@ def from_dynamo(value: Any) -> Any:
 class Ledger:
     """Typed access to the ledger table; every method is one small, bounded request."""
 
-    def __init__(self, table_name: str):
-        self.table = clients.dynamodb().Table(table_name)
+    def __init__(self, table_name: str, dynamodb=None):
+        self.table = (dynamodb or clients.dynamodb()).Table(table_name)
 
     # Mailboxes -------------------------------------------------------------------------
 

@@ -7,15 +7,16 @@ of the stack, prints one table, and exits 1 if any check failed, 2 if the stack 
 import re
 from typing import Annotated
 
+import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mailbox_backup.preflight import CheckResult, ExportConfiguration, default_clients, run_checks
+from mailbox_backup.preflight import AwsClients, CheckResult, ExportConfiguration, run_checks
 from workmail_backup.cli.app import app, console, errors
-from workmail_backup.ops.backend import aws_setup_explained, read_stack, use_aws_settings
+from workmail_backup.ops.backend import AT_A_TERMINAL, aws_setup_explained, read_stack, use_aws_settings
 from workmail_backup.ops.errors import OperationsError
 
 FAILED, UNANSWERED = 1, 2
@@ -42,7 +43,9 @@ def doctor(
         with aws_setup_explained():
             configuration, organization_ids = read_export_configuration(stack)
             checked = organization or organization_ids
-            results = {org: run_checks(default_clients(), org, configuration) for org in checked}
+            services = ("workmail", "s3", "kms", "iam", "sts")
+            aws = AwsClients(*(boto3.client(service, config=AT_A_TERMINAL) for service in services))
+            results = {org: run_checks(aws, org, configuration) for org in checked}
     except (ClientError, BotoCoreError, OperationsError) as error:
         errors.print(f"[red]Cannot check stack {escape(str(stack))}:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(UNANSWERED) from None

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import boto3
 from boto3.dynamodb.conditions import Attr
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from mailbox_backup import clients
@@ -28,6 +29,9 @@ _FAILURE_DETAILS = (
     "activityFailedEventDetails",
 )
 MAX_FAILURE_EVENTS = 10
+# Someone waits at a terminal: an unreachable endpoint or a throttled call is reported after
+# a few seconds and three attempts, not after the handlers' eight with backoff.
+AT_A_TERMINAL = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
 ORGANIZATION_ID = re.compile(r"m-[0-9a-f]{32}")
 
 
@@ -207,7 +211,7 @@ def _stack_outputs(stack: str) -> tuple[dict[str, str], list[str]]:
 def read_stack(stack: str, required_outputs: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
     """A deployed stack's outputs and parameters; a missing stack or output is named in one line."""
     try:
-        described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        described = boto3.client("cloudformation", config=AT_A_TERMINAL).describe_stacks(StackName=stack)["Stacks"][0]
     except ClientError as error:
         if "does not exist" in str(error):
             region = boto3.session.Session().region_name
@@ -225,7 +229,7 @@ def read_stack(stack: str, required_outputs: tuple[str, ...]) -> tuple[dict[str,
 
 
 def _backend(outputs: dict[str, str], organization_ids: list[str] | None, description: str) -> Backend:
-    ledger = Ledger(outputs["LedgerTableName"])
+    ledger = Ledger(outputs["LedgerTableName"], dynamodb=boto3.resource("dynamodb", config=AT_A_TERMINAL))
     try:
         ledger.table.load()
     except ClientError as error:
@@ -235,14 +239,14 @@ def _backend(outputs: dict[str, str], organization_ids: list[str] | None, descri
             ) from None
         raise
     executions = StepFunctionsExecutions(
-        clients.stepfunctions(), outputs.get("OrganizationBackupStateMachineArn") or None
+        boto3.client("stepfunctions", config=AT_A_TERMINAL), outputs.get("OrganizationBackupStateMachineArn") or None
     )
     return Backend(
         ledger=ledger,
         organization_ids=organization_ids or organizations_in_ledger(ledger),
         executions=executions,
         description=description,
-        workmail=clients.workmail(),
+        workmail=boto3.client("workmail", config=AT_A_TERMINAL),
         outputs=outputs,
     )
 
