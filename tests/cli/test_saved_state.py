@@ -5,6 +5,7 @@ import io
 import json
 import re
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -510,3 +511,9 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
     assert result.exit_code == 1
     assert "did not finish within 1 s of real time" in result.stderr and f"saved in {state}" in result.stderr
     assert status["organizations"][0]["current"]["status"] == "RUNNING"
+
+
+def test_version_names_the_installed_release(cli):
+    result = cli("--version")
+
+    assert result.exit_code == 0 and result.stdout.strip() == f"workmail-backup {version('workmail-backup')}"
