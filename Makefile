@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 # an environment of its own; tests/unit/test_template.py runs it from there.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# The audit report's test renders the HTML in a real headless browser: Debian's Chromium.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench validate clean
 
@@ -23,10 +26,15 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.lock
 	touch $(CHECKOV_STAMP)
 
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "make test needs Chromium at $(CHROMIUM) for the report test; install it with your package manager."; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
 demo: $(STAMP)
 	$(BIN)/workmail-backup local run --scenario scenarios/demo.yaml --state-dir out/state
 
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)

@@ -437,7 +437,7 @@ def test_report_html_opens_offline_in_a_headless_browser(cli, saved_states, tmp_
 def render_in_headless_chromium(page: Path, profile: Path) -> str:
     """The DOM as Chromium builds it from the file, with networking off."""
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does).")
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it with apt-get (Debian's chromium package).")
     command = [
         CHROMIUM,
         "--headless",
