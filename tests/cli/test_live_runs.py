@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.cli.conftest import DISABLED, FAILING, ORG, open_environment, troubled_scenario
+from tests.e2e.conftest import organization, scenario
 
 DAY_AND_AN_HOUR = timedelta(hours=25).total_seconds()
 
@@ -139,6 +140,46 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
         monkeypatch.delenv("AWS_DEFAULT_REGION")
         code, by_region = cli.json("status", "--stack", environment.stack.stack_name)
         assert by_region["organizations"][0]["last"]["runId"] == retried["runId"]
+
+
+def test_status_and_watch_name_an_export_that_runs_far_past_its_expected_time(cli, tmp_path):
+    # user003's 500 MB mailbox is expected to take about ten minutes; tonight WorkMail needs 36 hours.
+    slow = {"entity": "user003", "state": "COMPLETED", "duration": "36h"}
+    definition = scenario(organization(users=4, faults={"job_outcomes": [slow]}))
+    with open_environment(tmp_path, definition) as environment:
+        source = ["--table", environment.stack.outputs["LedgerTableName"]]
+        held = HeldTime(environment.clock)
+        seen = {}
+
+        def look_once_only_the_slow_export_is_left(_environment) -> None:
+            open_runs = [run for run in environment.ledger.runs(ORG) if run.get("status") == "RUNNING"]
+            if seen or not open_runs or open_runs[0]["counts"].get("exported", 0) < 3:
+                return
+            held.hold()
+            seen["on time"] = cli.json("status", *source)
+            environment.clock.advance(timedelta(hours=5).total_seconds())
+            seen["status"] = cli.json("status", *source)
+            seen["watch"] = cli.json("watch", "--once", *source)
+            seen["watch table"] = cli("watch", "--once", *source, columns=80)
+            held.release()
+
+        try:
+            environment.run_nightly(on_progress=look_once_only_the_slow_export_is_left)
+        finally:
+            held.release()
+
+    # GIVEN three exports done and user003's still within what its size allows THEN status is healthy
+    code, on_time = seen["on time"]
+    assert code == 0 and on_time["organizations"][0]["current"]["overrunning"] == []
+
+    # WHEN it has run five hours THEN status is unhealthy and names it, with its time and the time expected
+    code, status = seen["status"]
+    problems = status["organizations"][0]["problems"]
+    assert code == 1 and len(problems) == 1
+    assert "user003@example.com" in problems[0] and "has run 5h" in problems[0] and "expected 10m" in problems[0]
+    _, watched = seen["watch"]
+    assert [job["email"] for job in watched["runs"][0]["jobs"] if job["overrunning"]] == ["user003@example.com"]
+    assert "! user003@example.com has run 5h" in seen["watch table"].stdout
 
 
 def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):

@@ -333,8 +333,20 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
                     _progress_label(job, progress),
                 )
             )
-        parts.extend([header, table])
+        parts.extend([header, *_overrun_lines(snapshot["jobs"]), table])
     return Group(*parts)
+
+
+def _overrun_lines(jobs: list[dict]) -> list[Text]:
+    return [
+        Text.assemble(
+            ("! ", "red"),
+            f"{job['email'] or job['entityId']} has run {human_duration(job['elapsedSeconds'])}, "
+            f"expected {human_duration(job['expectedSeconds'])}",
+        )
+        for job in jobs
+        if job["overrunning"]
+    ]
 
 
 def _progress_label(job: dict, progress: int) -> str:

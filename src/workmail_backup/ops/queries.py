@@ -13,7 +13,7 @@ from mailbox_backup.clock import utc_now
 from mailbox_backup.ledger import from_dynamo, iso, parse_iso, queue_partition
 from workmail_backup.ops.backend import AWS_ERRORS, Backend
 from workmail_backup.ops.errors import InvalidRequestError
-from workmail_backup.ops.values import age_seconds, s3_uri, seconds_between
+from workmail_backup.ops.values import age_seconds, human_duration, s3_uri, seconds_between
 
 OPEN_RUN_STATES = ("REQUESTED", "PLANNING", "RUNNING")
 FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
@@ -24,6 +24,10 @@ RUN_KINDS = ("nightly", "manual")
 # "started" counts the jobs started so far while a run is open; "running", once it has ended,
 # the jobs still running when it stopped early (WorkMail finishes them).
 COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started", "running")
+# An export's expected length is an estimate from its size and the organization's pace: only a
+# job at three times that, and an hour past it, is far enough out to ask an operator to look.
+OVERRUN_FACTOR = 3
+OVERRUN_MARGIN = timedelta(hours=1)
 
 
 # Runs ------------------------------------------------------------------------------------------
@@ -48,8 +52,28 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
         "execution": backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None,
     }
     if is_open:
-        view["runningNow"] = len(_active_tasks(backend, run))
+        active = _active_tasks(backend, run)
+        view["runningNow"] = len(active)
+        view["overrunning"] = [_overrun(task, now) for task in active if is_overrunning(task, now)]
     return view
+
+
+def is_overrunning(task: dict, now: datetime) -> bool:
+    """Whether a running export has gone on far longer than its size led us to expect."""
+    elapsed, expected = age_seconds(task.get("startedAt"), now), int(task.get("expectedSeconds") or 0)
+    if elapsed is None or not expected:
+        return False
+    return elapsed >= OVERRUN_FACTOR * expected and elapsed - expected >= OVERRUN_MARGIN.total_seconds()
+
+
+def _overrun(task: dict, now: datetime) -> dict:
+    return {
+        "entityId": task["entityId"],
+        "email": task.get("email", ""),
+        "jobId": task.get("jobId"),
+        "elapsedSeconds": age_seconds(task.get("startedAt"), now),
+        "expectedSeconds": int(task["expectedSeconds"]),
+    }
 
 
 def _counts(run: dict) -> dict:
@@ -121,6 +145,12 @@ def _problems(status: dict) -> list[str]:
         problems.append(
             f"run {current['runId']} is still {current['status']} in the ledger but its execution "
             f"ended {execution['status']}: it is stuck"
+        )
+    for job in (current or {}).get("overrunning", []):
+        problems.append(
+            f"the export of {job['email'] or job['entityId']} (job {job['jobId']}) has run "
+            f"{human_duration(job['elapsedSeconds'])}, expected {human_duration(job['expectedSeconds'])}: "
+            "it holds a slot and keeps the run open; `watch` shows its progress"
         )
     return problems
 
@@ -428,6 +458,7 @@ def _progress(backend: Backend, task: dict, now: datetime) -> dict:
         "expectedSeconds": expected or None,
         "progress": progress,
         "progressSource": source,
+        "overrunning": is_overrunning(task, now),
     }
 
 
