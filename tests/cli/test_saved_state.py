@@ -431,6 +431,9 @@ def test_report_html_opens_offline_in_a_headless_browser(cli, saved_states, tmp_
     assert FAILING in dom and "Mailbox is corrupt." in dom
     assert "not exportable: user is disabled" in dom
     assert "exported outside this tool, started 2026-12-02T23:00:00Z" in dom
+    missing = re.search(r'<table class="missing">(.*?)</table>', dom, re.S).group(1)
+    assert re.search(rf"{EXPORTED_BY_SOMEONE_ELSE}</td>\s*<td>no export by this backup</td>", missing)
+    assert "exported outside this tool, started 2026-12-02T23:00:00Z (COMPLETED), not verified here" in missing
     assert "83.3%" in dom
 
 
