@@ -55,6 +55,7 @@ class Pass:
     counters: Counter = field(default_factory=Counter)
     expected_ends: list[datetime] = field(default_factory=list)
     running: int = 0
+    overrunning: int = 0
     organization_full: bool = False
     ready_lane_empty: bool = False
     window_closed: bool = False
@@ -82,7 +83,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
         execution_part=int(event.get("executionPart", 0)),
     )
 
-    record_slot_utilization(metrics, organization_id, output["running"], settings.max_concurrent_exports)
+    record_slot_utilization(
+        metrics, organization_id, output["running"], output["overrunning"], settings.max_concurrent_exports
+    )
     return output
 
 
@@ -130,8 +133,7 @@ def _reconcile(current: Pass, task: dict) -> None:
 
     if not _is_due(current, task):
         # Not expected to have ended yet: asking WorkMail now would cost a call and learn nothing.
-        current.running += 1
-        current.expected_ends.append(parse_iso(task["expectedEndAt"]))
+        _count_running(current, task, parse_iso(task["expectedEndAt"]))
         return
 
     try:
@@ -144,13 +146,31 @@ def _reconcile(current: Pass, task: dict) -> None:
 
     if job["State"] == "RUNNING":
         expected_end = _expected_end(job, task, current.now)
-        current.running += 1
-        current.expected_ends.append(expected_end)
+        if _count_running(current, task, expected_end):
+            logger.warning(
+                "Export running far past its expected time",
+                extra={
+                    "entity_id": task["entityId"],
+                    "job_id": task["jobId"],
+                    "expected_seconds": int(task["expectedSeconds"]),
+                    "progress": job.get("EstimatedProgress"),
+                },
+            )
         current.ledger.update_task(task, {"expectedEndAt": iso(expected_end), "checkedAt": iso(current.now)})
     elif job["State"] == "COMPLETED":
         _record_success(current, task, job)
     else:
         _record_failure(current, task, job, job.get("ErrorInfo") or f"job ended {job['State']}")
+
+
+def _count_running(current: Pass, task: dict, expected_end: datetime) -> bool:
+    """Count a job as still running; True when it is overrunning its expected length."""
+    current.running += 1
+    current.expected_ends.append(expected_end)
+    started = parse_iso(task["startedAt"])
+    overrunning = priority.is_overrunning(started, int(task.get("expectedSeconds") or 0), current.now)
+    current.overrunning += overrunning
+    return overrunning
 
 
 def _is_due(current: Pass, task: dict) -> bool:
@@ -565,6 +585,7 @@ def _state_output(current: Pass, ticks_in_execution: int, execution_part: int) -
         "ticksInExecution": ticks_in_execution,
         "executionPart": execution_part,
         "running": current.running,
+        "overrunning": current.overrunning,
         "continueAsNew": continue_as_new,
     }
     if continue_as_new:

@@ -75,34 +75,37 @@ def record_run_metrics(sink: Metrics, report: RunReport) -> None:
     sink.add_metric(name="RunDuration", unit=MetricUnit.Seconds, value=report.duration_seconds)
     sink.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=1 if report.status == "SUCCEEDED" else 0)
     sink.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=0 if report.status == "SUCCEEDED" else 1)
-    _record_for_alarms(sink, report)
+    _record_for_alarms(
+        sink, (("ExportsFailed", counts.get("failed", 0)), ("MailboxesOverdue", report.overdue_mailboxes))
+    )
 
 
-def _record_for_alarms(sink: Metrics, report: RunReport) -> None:
-    """The two metrics alarms watch, again with the service dimension alone.
+def _record_for_alarms(sink: Metrics, counts: Iterable[tuple[str, int]]) -> None:
+    """The metrics alarms watch, again with the service dimension alone.
 
     CloudWatch alarms cannot search across dimension values, and the organizations are a list
     parameter that the template cannot turn into one alarm each.
     """
     service = {"service": sink.service} if sink.service else {}
-    for name, count in (
-        ("ExportsFailed", report.counts.get("failed", 0)),
-        ("MailboxesOverdue", report.overdue_mailboxes),
-    ):
+    for name, count in counts:
         with single_metric(
             name=name, unit=MetricUnit.Count, value=count, namespace=sink.namespace, default_dimensions=service
         ):
             pass
 
 
-def record_slot_utilization(sink: Metrics, organization_id: str, running: int, max_concurrent: int) -> None:
-    """Share of the configured export slots this controller pass left busy."""
+def record_slot_utilization(
+    sink: Metrics, organization_id: str, running: int, overrunning: int, max_concurrent: int
+) -> None:
+    """Share of the configured export slots this controller pass left busy, and how many jobs overrun."""
     if _is_disabled():
         return
     _configure_from_environment(sink)
     sink.add_dimension(name=ORGANIZATION_DIMENSION, value=organization_id)
     sink.add_metric(name="SlotUtilization", unit=MetricUnit.Percent, value=100 * running / max(max_concurrent, 1))
     sink.add_metric(name="ExportsRunning", unit=MetricUnit.Count, value=running)
+    sink.add_metric(name="ExportsOverrunning", unit=MetricUnit.Count, value=overrunning)
+    _record_for_alarms(sink, (("ExportsOverrunning", overrunning),))
 
 
 def summary_subject(report: RunReport) -> str:

@@ -1,10 +1,16 @@
-"""Which mailbox goes first, and how long its export is expected to take."""
+"""Which mailbox goes first, how long its export is expected to take, and when it is overrunning."""
+
+from datetime import datetime
 
 # Without history, an export is assumed to take this long plus its size over this rate.
 # Both are replaced by what the organization's finished exports measure.
 DEFAULT_FIXED_SECONDS = 120
 DEFAULT_MB_PER_MINUTE = 60.0
 _MAX_SECONDS = 10**9
+# An expected length is an estimate from size and pace: only a job at three times it, and an
+# hour past it, is far enough out to ask an operator to look (WorkMail may be stuck on it).
+OVERRUN_FACTOR = 3
+OVERRUN_MARGIN_SECONDS = 3600
 
 
 def expected_seconds(mailbox: dict, mb_per_minute: float = DEFAULT_MB_PER_MINUTE) -> int:
@@ -13,6 +19,14 @@ def expected_seconds(mailbox: dict, mb_per_minute: float = DEFAULT_MB_PER_MINUTE
         return int(mailbox["lastDurationSeconds"])
     size_mb = float(mailbox.get("sizeMb") or 0.0)
     return int(DEFAULT_FIXED_SECONDS + size_mb / max(mb_per_minute, 0.001) * 60)
+
+
+def is_overrunning(started_at: datetime | None, expected: int, now: datetime) -> bool:
+    """Whether a running export has gone on far longer than expected: it holds a slot and keeps its run open."""
+    if started_at is None or not expected:
+        return False
+    elapsed = (now - started_at).total_seconds()
+    return elapsed >= OVERRUN_FACTOR * expected and elapsed - expected >= OVERRUN_MARGIN_SECONDS
 
 
 def queue_sort_key(mailbox: dict, expected: int) -> str:

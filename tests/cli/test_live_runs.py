@@ -4,6 +4,7 @@ One environment goes through several nights in order, since each step depends on
 a refused retry, a run in progress seen from outside, then a start and a retry that work.
 """
 
+import json
 import time
 from datetime import timedelta
 
@@ -178,8 +179,14 @@ def test_status_and_watch_name_an_export_that_runs_far_past_its_expected_time(cl
     assert code == 1 and len(problems) == 1
     assert "user003@example.com" in problems[0] and "has run 5h" in problems[0] and "expected 10m" in problems[0]
     _, watched = seen["watch"]
-    assert [job["email"] for job in watched["runs"][0]["jobs"] if job["overrunning"]] == ["user003@example.com"]
+    (overrunning,) = [job for job in watched["runs"][0]["jobs"] if job["overrunning"]]
+    assert overrunning["email"] == "user003@example.com"
     assert "! user003@example.com has run 5h" in seen["watch table"].stdout
+
+    # The controller says so too, for the ExportOverrunningAlarm and the logs
+    logged = [json.loads(line) for line in (tmp_path / "handlers.log").read_text().splitlines()]
+    warnings = [line for line in logged if line["message"] == "Export running far past its expected time"]
+    assert warnings and {line["entity_id"] for line in warnings} == {overrunning["entityId"]}
 
 
 def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):

@@ -82,11 +82,20 @@ def test_alarmed_metrics_are_also_written_without_the_organization(sink, capsys)
 
 
 def test_slot_utilization_is_the_busy_share_of_the_configured_slots(sink):
-    record_slot_utilization(sink, ORG, running=7, max_concurrent=10)
+    record_slot_utilization(sink, ORG, running=7, overrunning=1, max_concurrent=10)
     emf = sink.serialize_metric_set()
 
     assert (_value(emf, "SlotUtilization"), _value(emf, "ExportsRunning")) == (70, 7)
+    assert _value(emf, "ExportsOverrunning") == 1
     assert emf["OrganizationId"] == ORG
+
+
+def test_overrunning_exports_are_also_written_without_the_organization_for_their_alarm(sink, capsys):
+    record_slot_utilization(sink, ORG, running=3, overrunning=2, max_concurrent=10)
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [_directive(line)["Metrics"][0]["Name"] for line in lines] == ["ExportsOverrunning"]
+    assert _directive(lines[0])["Dimensions"] == [["service"]] and _value(lines[0], "ExportsOverrunning") == 2
 
 
 def test_summary_says_what_happened_what_failed_and_where_to_look():

@@ -344,6 +344,7 @@ def test_alarms_notify_the_encrypted_topic(deployed: LocalStack):
         "NoSuccessfulRunAlarm": "ExecutionsSucceeded",
         "ExportFailedAlarm": "ExportsFailed",
         "MailboxesOverdueAlarm": "MailboxesOverdue",
+        "ExportOverrunningAlarm": "ExportsOverrunning",
     }
     for logical_id, metric in expected.items():
         alarm = alarms[deployed.physical_ids[logical_id]]

@@ -139,7 +139,7 @@ def test_export_bucket_policy_refuses_uploads_encrypted_with_another_key():
 def test_template_has_no_failed_checkov_check():
     checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
     if not checkov.exists():
-        pytest.skip(f"checkov is not installed in {checkov.parent.parent}; `make test` installs it")
+        pytest.fail(f"checkov is not installed in {checkov.parent.parent}; `make test` installs it")
 
     result = subprocess.run(
         [

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from boto3.dynamodb.conditions import Key
 
-from mailbox_backup import naming, workmail
+from mailbox_backup import naming, priority, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.ledger import from_dynamo, iso, parse_iso, queue_partition
 from workmail_backup.ops.backend import AWS_ERRORS, Backend
@@ -24,10 +24,6 @@ RUN_KINDS = ("nightly", "manual")
 # "started" counts the jobs started so far while a run is open; "running", once it has ended,
 # the jobs still running when it stopped early (WorkMail finishes them).
 COUNTERS = ("total", "exported", "failed", "deferred", "skipped", "started", "running")
-# An export's expected length is an estimate from its size and the organization's pace: only a
-# job at three times that, and an hour past it, is far enough out to ask an operator to look.
-OVERRUN_FACTOR = 3
-OVERRUN_MARGIN = timedelta(hours=1)
 
 
 # Runs ------------------------------------------------------------------------------------------
@@ -59,11 +55,8 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
 
 
 def is_overrunning(task: dict, now: datetime) -> bool:
-    """Whether a running export has gone on far longer than its size led us to expect."""
-    elapsed, expected = age_seconds(task.get("startedAt"), now), int(task.get("expectedSeconds") or 0)
-    if elapsed is None or not expected:
-        return False
-    return elapsed >= OVERRUN_FACTOR * expected and elapsed - expected >= OVERRUN_MARGIN.total_seconds()
+    started = parse_iso(task["startedAt"]) if task.get("startedAt") else None
+    return priority.is_overrunning(started, int(task.get("expectedSeconds") or 0), now)
 
 
 def _overrun(task: dict, now: datetime) -> dict:
