@@ -207,6 +207,13 @@ def test_coverage_with_a_deadline_before_the_night_covers_nothing_and_says_it_ha
     assert "The deadline 2026-12-01 has passed; 12 mailbox(es) had no verified export by then." in table
 
 
+def test_coverage_with_a_deadline_at_a_time_of_day_says_that_time(cli, saved_states):
+    table = cli("coverage", "--deadline", "2026-12-03T00:30Z", *_local(saved_states)).stdout
+
+    assert "by 2026-12-03T00:30:00Z" in table
+    assert "The deadline 2026-12-03T00:30:00Z has passed" in table
+
+
 @pytest.mark.parametrize(
     ("deadline", "says"),
     [
@@ -514,6 +521,11 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
     assert result.exit_code == 1
     assert "did not finish within 1 s of real time" in result.stderr and f"saved in {state}" in result.stderr
     assert status["organizations"][0]["current"]["status"] == "RUNNING"
+    # Stopped, as StopExecution leaves it: status says the run is left open, and watch shows it once.
+    assert code == 1 and status["organizations"][0]["current"]["execution"]["status"] == "ABORTED"
+    assert "ended ABORTED" in status["organizations"][0]["problems"][0]
+    watched = cli("watch", "--local", str(state))
+    assert watched.exit_code == 0 and "nightly-20261203" in watched.stdout
 
 
 def test_version_names_the_installed_release(cli):

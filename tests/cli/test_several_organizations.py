@@ -56,6 +56,8 @@ def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_comple
     assert "no run has listed its mailboxes yet" in table
     # The listed organization measured a rate; the forecast waits for the other one, and says so.
     assert "No forecast until a run has listed the mailboxes of every organization." in table
+    assert "Nothing yet shows that the deadline 2027-03-31 will be met." in table
+    assert "At this pace" not in table
 
 
 def test_overdue_mailboxes_of_an_organization_never_listed_are_not_called_healthy(cli, two_organizations):

@@ -44,7 +44,9 @@ def local_run(
             try:
                 result = _night(environment, as_json, limit_seconds)
             except LocalRunError:
-                # A night stopped at the time limit is saved as far as it got, to be looked into.
+                # A night stopped at the time limit is saved as far as it got, to be looked into. Its
+                # executions are stopped first, so the saved state shows them ABORTED, not running on.
+                environment.stop_unfinished_executions(f"local run stopped at its --time-limit of {time_limit}")
                 if state_dir is not None:
                     save_state(environment, state_dir)
                 raise

@@ -223,17 +223,20 @@ def run_show(
 @app.command()
 @takes_source
 def watch(
-    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 5.0,
+    interval: Annotated[float, typer.Option(min=0.5, max=3600, help="Seconds between refreshes.")] = 5.0,
     once: Annotated[bool, typer.Option("--once", help="Print one snapshot and stop.")] = False,
     org: OrgOption = None,
     as_json: JsonOption = False,
     *,
     source: Source,
 ) -> None:
-    """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end."""
+    """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end.
+
+    Saved local state never changes, so it is shown once, as with --once.
+    """
     with answering(source) as backend:
         snapshots = queries.watch_snapshot(backend, org)
-        if as_json or once or not snapshots:
+        if as_json or once or not snapshots or not backend.live:
             if as_json:
                 print_json({"runs": snapshots})
             else:

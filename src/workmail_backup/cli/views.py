@@ -84,13 +84,13 @@ def _run_summary(run: dict) -> Table:
     """One run as labelled lines: read at any terminal width, unlike a row of nine columns."""
     counts = run["counts"]
     execution = run.get("execution") or {}
-    ended = f", ended {run['endedAt']}" if run.get("endedAt") else ", still open"
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="dim")
     summary.add_column(overflow="fold")
     summary.add_row(*_plain("Status", _status_of(run)))
     took = human_duration(run.get("durationSeconds"))
-    summary.add_row(*_plain("Started", f"{run.get('startedAt') or '-'}{ended}, took {took}"))
+    ended = f"ended {run['endedAt']}, took {took}" if run.get("endedAt") else f"still open after {took}"
+    summary.add_row(*_plain("Started", f"{run.get('startedAt') or '-'}, {ended}"))
     summary.add_row(
         *_plain(
             "Mailboxes",
@@ -262,7 +262,7 @@ def print_coverage(console: Console, answer: dict) -> None:
     style = "green" if answer["healthy"] else "red"
     console.print(
         f"[{style}]{answer['covered']} of {answer['eligible']} exportable mailboxes ({answer['share']}%)[/{style}] "
-        f"have a verified export by {answer['deadline'][:10]}."
+        f"have a verified export by {_deadline_text(answer['deadline'])}."
     )
     unlisted = [item["organizationId"] for item in answer["organizations"] if not item["listed"]]
     for organization_id in unlisted:
@@ -286,8 +286,13 @@ def print_coverage(console: Console, answer: dict) -> None:
         console.print(table)
 
 
+def _deadline_text(deadline: str) -> str:
+    """``2027-03-31`` for a deadline at the end of a day (as a typed day means), else the time."""
+    return deadline[:10] if deadline.endswith("T23:59:59Z") else deadline
+
+
 def _forecast_sentence(answer: dict, unlisted: list[str]) -> str:
-    deadline = answer["deadline"][:10]
+    deadline = _deadline_text(answer["deadline"])
     if answer["deadlinePassed"]:
         missed = answer["eligible"] - answer["covered"]
         return f"[red]The deadline {deadline} has passed; {missed} mailbox(es) had no verified export by then.[/red]"
@@ -300,8 +305,10 @@ def _forecast_sentence(answer: dict, unlisted: list[str]) -> str:
         sentence = "No forecast until a run has listed the mailboxes of every organization."
     else:
         sentence = "No verified export in the last 14 days to measure a rate by: no forecast."
-    if answer["forecastMissesDeadline"]:
+    if answer["forecastMissesDeadline"] and answer["forecastComplete"]:
         sentence += f" [red]At this pace the deadline {deadline} will be missed.[/red]"
+    elif answer["forecastMissesDeadline"]:
+        sentence += f" [red]Nothing yet shows that the deadline {deadline} will be met.[/red]"
     return sentence
 
 

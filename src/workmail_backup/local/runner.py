@@ -37,6 +37,8 @@ DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # A run that has not finished after this many real seconds is reported as stuck.
 DEFAULT_TIMEOUT_SECONDS = 600
+# How long a stopped execution may take, in real seconds, to notice the stop and end ABORTED.
+STOP_TIMEOUT_SECONDS = 10
 
 
 class LocalRunError(RuntimeError):
@@ -191,7 +193,7 @@ class LocalEnvironment:
     def __exit__(self, *exc_info) -> None:
         try:
             try:
-                self._stop_unfinished_executions()
+                self.stop_unfinished_executions()
             finally:
                 self._stop_services()
         finally:
@@ -203,15 +205,21 @@ class LocalEnvironment:
                 else:
                     os.environ[name] = value
 
-    def _stop_unfinished_executions(self) -> None:
-        """Stop what a run cut short (at its time limit, or by a failed test) left running, and wake
-        it from its Wait: left alone, its thread would poll the clock until the process ends."""
+    def stop_unfinished_executions(self, cause: str = "environment closed") -> None:
+        """Stop what a run cut short (at its time limit, or by a failed test) left running, as an
+        operator's StopExecution would, and wake it from its Wait: left alone, its thread would
+        poll the clock until the process ends. The simulated clock stops for good."""
         if getattr(self, "clock", None) is None or getattr(self, "stack", None) is None:
             return
         for execution in self.executions():
             if execution["status"] == "RUNNING":
-                self.stepfunctions.stop_execution(executionArn=execution["executionArn"], cause="environment closed")
+                self.stepfunctions.stop_execution(executionArn=execution["executionArn"], cause=cause)
         self.clock.close()
+
+        # moto marks an execution ABORTED once its thread, woken, sees the stop.
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while self._running_executions() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _stop_services(self) -> None:
         if self._seams is not None:

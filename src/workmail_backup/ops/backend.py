@@ -56,6 +56,8 @@ class Backend:
     outputs: dict[str, str] = field(default_factory=dict)
     # Set where runs cannot be started, saying what to use instead.
     cannot_start_because: str | None = None
+    # False for saved state: a snapshot that no refresh changes.
+    live: bool = True
 
     def organizations(self, organization_id: str | None) -> list[str]:
         """The organizations a command covers: the one asked for, or every one."""

@@ -121,6 +121,7 @@ def open_local_state(directory: Path) -> Iterator[Backend]:
             description=f"local state {directory}",
             outputs=state["outputs"],
             cannot_start_because=SAVED_STATE_CANNOT_START,
+            live=False,
         )
     finally:
         handler_clock.use_system_clock()

@@ -17,7 +17,7 @@ from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops import charts
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError
-from workmail_backup.ops.queries import coverage, is_exportable, skip_reason_of
+from workmail_backup.ops.queries import coverage, coverage_percent, is_exportable, skip_reason_of
 from workmail_backup.ops.values import age_seconds, human_duration, human_size, s3_uri, seconds_between
 
 DEFAULT_PERIOD = timedelta(days=30)
@@ -198,7 +198,7 @@ def _coverage_series(mailboxes: list[dict], jobs: dict, since: datetime, until: 
     series = []
     while True:
         covered = sum(1 for moment in first_verified.values() if moment <= min(day, end))
-        series.append((day.strftime("%Y-%m-%d"), round(100.0 * covered / len(exportable), 1) if exportable else 100.0))
+        series.append((day.strftime("%Y-%m-%d"), coverage_percent(covered, len(exportable)) if exportable else 100.0))
         if day >= end:
             return series
         day += timedelta(days=1)
