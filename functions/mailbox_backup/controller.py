@@ -444,6 +444,10 @@ def _start_refused(current: Pass, task: dict, error: ClientError) -> bool:
         reason = f"mailbox is gone or disabled since the run was planned: {workmail.error_message(error)}"
         fields = {"status": "SKIPPED", "reason": reason, "reasonCategory": GONE_CATEGORY, "endedAt": iso(current.now)}
         _close_task(current, task, fields)
+        # The views say why until the next run's listing records the mailbox's new state.
+        current.ledger.update_mailbox(
+            current.organization_id, task["entityId"], {"lastOutcome": "SKIPPED", "lastError": reason}
+        )
         current.counters["skipped"] += 1
         logger.info("Mailbox skipped", extra={"entity_id": task["entityId"], "reason": reason})
         return True

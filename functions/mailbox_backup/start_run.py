@@ -26,6 +26,7 @@ CLOCK_MARGIN = timedelta(minutes=2)
 JOB_DESCRIPTION_PREFIX = "workmail-backup run "
 FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
 NOT_LISTED_REASON = "requested, but WorkMail no longer lists this mailbox"
+VANISHED_REASON = "WorkMail no longer lists this mailbox: it was deleted from the organization"
 # GetMailboxDetails is one call per mailbox. Planning stays well inside Lambda's 15 minutes
 # by asking at most this many per run; a mailbox beyond it is ordered as if small until its
 # first export measures it (an organization's first night orders its tail less well).
@@ -118,7 +119,9 @@ def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now, requ
     size_lookups = _Budget(MAX_SIZE_LOOKUPS_PER_PLAN)
     not_listed = set(requested or ())
 
+    listed = set()
     for entity in workmail.list_entities(client, organization_id):
+        listed.add(entity.entity_id)
         if requested is not None and entity.entity_id not in not_listed:
             continue
         not_listed.discard(entity.entity_id)
@@ -133,7 +136,19 @@ def _plan_mailboxes(settings, ledger, client, organization_id, run_id, now, requ
         # Requested, but deleted from WorkMail since: the run says so instead of dropping it.
         mailbox = known.get(entity_id) or {"organizationId": organization_id, "entityId": entity_id, "kind": "USER"}
         plan.add(None, {**_new_task(mailbox, run_id), "status": "SKIPPED", "reason": NOT_LISTED_REASON})
+    if requested is None:
+        _record_vanished(plan, known, listed, run_id)
     return plan
+
+
+def _record_vanished(plan: _Plan, known: dict[str, dict], listed: set[str], run_id: str) -> None:
+    """Mailboxes the ledger knows that WorkMail no longer lists at all (purged): deleted from now on,
+    so that coverage stops waiting for them. Each is reported once, in the run that first misses it."""
+    for entity_id in sorted(set(known) - listed):
+        if known[entity_id].get("state") == "DELETED":
+            continue
+        mailbox = {**known[entity_id], "state": "DELETED", "lastOutcome": "SKIPPED", "lastError": VANISHED_REASON}
+        plan.add(mailbox, {**_new_task(mailbox, run_id), "status": "SKIPPED", "reason": VANISHED_REASON})
 
 
 def _window_end(settings: Settings, now: datetime) -> str | None:

@@ -242,3 +242,38 @@ def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
         assert lines["user005@example.com"]["outcome"] == "EXPORTED"
         assert lines["gone@example.com"]["outcome"] == "SKIPPED"
         assert "no longer lists" in lines["gone@example.com"]["reason"]
+
+
+def test_a_mailbox_gone_from_workmail_says_why_and_stops_counting_once_no_longer_listed(cli, tmp_path):
+    # user014 is deleted a minute into the night, before its export starts (the smallest go last)
+    deleted = {"entity_changes": [{"entity": "user014", "state": "DELETED", "at": "+1m"}]}
+    with open_environment(tmp_path, scenario(organization(users=22, faults=deleted))) as environment:
+        table = ["--table", environment.stack.outputs["LedgerTableName"]]
+        environment.run_nightly()
+
+        # THEN the views say why it has no export, until the next listing records its state
+        code, listed = cli.json("mailboxes", *table)
+        gone = next(line for line in listed["mailboxes"] if line["email"] == "user014@example.com")
+        assert gone["lastOutcome"] == "SKIPPED" and "gone or disabled since the run was planned" in gone["lastError"]
+        code, covered = cli.json("coverage", *table)
+        (missing,) = covered["organizations"][0]["missing"]
+        assert "gone or disabled" in missing["lastError"]
+
+        # GIVEN a mailbox the ledger knows that WorkMail has since purged: it lists it no more
+        user000 = next(m for m in environment.ledger.mailboxes(ORG) if m["email"] == "user000@example.com")
+        purged = {**user000, "SK": "MAILBOX#purged-entity", "entityId": "purged-entity", "email": "purged@example.com"}
+        environment.ledger.put_items([purged])
+
+        # WHEN the next night lists the organization THEN the deleted and the purged mailbox need no export
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        second = environment.run_nightly()
+        tasks = {task["email"]: task for task in second.organizations[0].tasks}
+        assert tasks["purged@example.com"]["status"] == "SKIPPED"
+        assert "no longer lists this mailbox" in tasks["purged@example.com"]["reason"]
+        code, covered = cli.json("coverage", *table)
+        assert code == 0 and covered["eligible"] == 21 and covered["covered"] == 21
+
+        # AND a third night does not report the purged mailbox again
+        environment.clock.advance(DAY_AND_AN_HOUR)
+        third = environment.run_nightly()
+        assert "purged@example.com" not in {task["email"] for task in third.organizations[0].tasks}

@@ -201,6 +201,11 @@ def _job_line(task: dict) -> dict:
 # Mailboxes --------------------------------------------------------------------------------------
 
 
+def last_error(mailbox: dict) -> str | None:
+    """Why the mailbox's last export failed or was skipped; an older error outlives a success."""
+    return mailbox.get("lastError") if mailbox.get("lastOutcome") in ("FAILED", "SKIPPED") else None
+
+
 def is_exportable(mailbox: dict) -> bool:
     """Enabled users and resources with a mailbox here; the rest never need an export."""
     return skip_reason_of(mailbox) is None
@@ -258,7 +263,7 @@ def _mailbox_line(mailbox: dict, now: datetime) -> dict:
             mailbox.get("lastSuccessBucket"), mailbox.get("lastSuccessObjectKey"), mailbox.get("lastSuccessS3Path")
         ),
         "lastOutcome": mailbox.get("lastOutcome"),
-        "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
+        "lastError": last_error(mailbox),
         "lastStartedAt": mailbox.get("lastStartedAt"),
         "lastExportElsewhere": mailbox.get("lastExportElsewhere"),
     }
@@ -317,7 +322,7 @@ def _organization_coverage(backend: Backend, organization_id: str, deadline: dat
                 "entityId": mailbox["entityId"],
                 "email": mailbox.get("email", ""),
                 "lastOutcome": mailbox.get("lastOutcome"),
-                "lastError": mailbox.get("lastError") if mailbox.get("lastOutcome") == "FAILED" else None,
+                "lastError": last_error(mailbox),
                 # Someone else's export is no proof: its bucket, key and content were never checked.
                 "lastExportElsewhere": mailbox.get("lastExportElsewhere"),
             }
