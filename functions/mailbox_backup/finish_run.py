@@ -8,14 +8,14 @@ import contextlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailbox_backup import inputs
+from mailbox_backup import inputs, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import load_settings
-from mailbox_backup.ledger import Ledger, iso
+from mailbox_backup.ledger import Ledger, iso, parse_iso
 from mailbox_backup.observability import logger, metrics, tracer
 from mailbox_backup.run_report import report_run
 
@@ -79,6 +79,8 @@ class _Summary:
     skip_reasons: Counter = field(default_factory=Counter)
     exportable: int = 0
     never_exported: int = 0
+    # When WorkMail's 24-hour rule lets the last of the never-exported mailboxes be tried again.
+    last_allowed: datetime | None = None
 
 
 def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
@@ -100,8 +102,17 @@ def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
         if "expectedSeconds" in task:
             # Planned for export: an enabled mailbox, whatever happened to it in this run.
             summary.exportable += 1
-            summary.never_exported += status != "EXPORTED" and not task.get("previouslyExported")
+            if status != "EXPORTED" and not task.get("previouslyExported"):
+                summary.never_exported += 1
+                summary.last_allowed = max(filter(None, (summary.last_allowed, _allowed_again(task))), default=None)
     return summary
+
+
+def _allowed_again(task: dict) -> datetime | None:
+    """A start in this run, or a deferral's not-before time, holds the mailbox's next export back."""
+    if task.get("startedAt"):
+        return parse_iso(task["startedAt"]) + workmail.EXPORT_INTERVAL
+    return parse_iso(task["notBefore"]) if task.get("notBefore") else None
 
 
 def _forecast(run: dict, summary: _Summary) -> dict | None:
@@ -120,13 +131,13 @@ def _forecast(run: dict, summary: _Summary) -> dict | None:
     slots = int(run.get("maxConcurrentExports") or 10)
     mean_seconds = measured_seconds / measured_count
     per_day = slots * SECONDS_PER_DAY / mean_seconds
-    days_to_cover = summary.never_exported / per_day
+    at_rate = utc_now() + timedelta(days=summary.never_exported / per_day)
     return {
         "meanExportSeconds": round(mean_seconds, 1),
         "mailboxesPerDay": round(per_day, 1),
         "fullPassDays": round(summary.exportable / per_day, 2),
         "mailboxesWithoutExport": summary.never_exported,
-        "allExportedBy": iso(utc_now() + timedelta(days=days_to_cover)),
+        "allExportedBy": iso(max(filter(None, (at_rate, summary.last_allowed)))),
     }
 
 

@@ -5,12 +5,14 @@ import io
 import json
 import re
 import subprocess
+from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import yaml
 
+from mailbox_backup.ledger import iso, parse_iso
 from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG, troubled_scenario
 
 CHROMIUM = "/usr/bin/chromium"
@@ -102,6 +104,10 @@ def test_run_show_gives_the_pace_of_a_full_pass(cli, saved_states):
     # The failing one; the one exported by someone else waits out the 24-hour rule and was never planned.
     assert pace["mailboxesWithoutExport"] == 1
     assert f"exportabout{round(pace['mailboxesPerDay']):,}mailboxesaday" in _unfolded(table)
+    # The failing mailbox was started this night: WorkMail allows its next export a day later, not sooner.
+    failed_start = next(line["startedAt"] for line in detail["mailboxes"] if line["email"] == FAILING)
+    assert pace["allExportedBy"] >= iso(parse_iso(failed_start) + timedelta(hours=24))
+    assert f"allowthemallby{pace['allExportedBy']}" in _unfolded(table)
 
 
 def test_run_show_reads_in_an_80_column_terminal(cli, saved_states):
