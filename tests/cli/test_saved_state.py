@@ -262,6 +262,12 @@ def _garble_the_run_start(state: dict) -> dict:
     return state
 
 
+def _garble_the_run_counts(state: dict) -> dict:
+    run = next(item for item in state["items"] if item["SK"].startswith("RUN#"))
+    run["counts"] = "x"
+    return state
+
+
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
@@ -270,6 +276,8 @@ def _garble_the_run_start(state: dict) -> dict:
         (lambda state: {**state, "outputs": {}}, "is damaged (outputs.LedgerTableName: Field required)"),
         (lambda state: {**state, "table": {}}, "is damaged (table.KeySchema: Field required)"),
         (_garble_the_run_start, "is damaged (items."),
+        (lambda state: {**state, "region": "xx-nowhere-1"}, "'xx-nowhere-1' is no AWS region"),
+        (_garble_the_run_counts, "is damaged (items."),
     ],
 )
 def test_a_damaged_saved_state_is_named_with_what_is_wrong(cli, saved_states, tmp_path, damage, says):

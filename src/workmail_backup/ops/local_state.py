@@ -11,11 +11,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import boto3
 from moto import mock_aws
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from mailbox_backup import clients
 from mailbox_backup import clock as handler_clock
@@ -139,6 +139,12 @@ _FAKE_AWS = {
 }
 
 
+def _known_region(region: str) -> str:
+    if region not in boto3.session.Session().get_available_regions("dynamodb"):
+        raise ValueError(f"{region!r} is no AWS region")
+    return region
+
+
 class _SavedOutputs(BaseModel):
     LedgerTableName: str
 
@@ -149,12 +155,19 @@ class _SavedTable(BaseModel):
     GlobalSecondaryIndexes: list[dict[str, Any]] = []
 
 
+class _SavedRun(BaseModel):
+    """The parts of a run item that every view does arithmetic on."""
+
+    counts: dict[str, int] = {}
+    skipReasons: dict[str, int] = {}
+
+
 class _SavedState(BaseModel):
     """What ``save_state`` writes; checked on reading, so that a damaged file is named, not a crash."""
 
     formatVersion: int
     savedAt: str
-    region: str
+    region: Annotated[str, AfterValidator(_known_region)]
     organizationIds: list[str]
     outputs: _SavedOutputs
     table: _SavedTable
@@ -176,16 +189,30 @@ def _read_state(directory: Path) -> dict:
         raise InvalidRequestError(f"{path} is not valid JSON ({error}); run `local run --state-dir` again.") from None
     if not isinstance(state, dict) or state.get("formatVersion") != FORMAT_VERSION:
         raise InvalidRequestError(f"{path} was written by another version; run `local run --state-dir` again.")
+    problem = _first_shape_problem(state) or _first_unreadable_time(state)
+    if problem:
+        raise InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.")
+    return state
+
+
+def _first_shape_problem(state: dict) -> str | None:
     try:
         _SavedState.model_validate(state)
     except ValidationError as error:
-        first = error.errors()[0]
-        problem = f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
-        raise InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.") from None
-    unreadable = _first_unreadable_time(state)
-    if unreadable:
-        raise InvalidRequestError(f"{path} is damaged ({unreadable}); run `local run --state-dir` again.")
-    return state
+        return _located(error)
+    for index, item in enumerate(state["items"]):
+        if item.get("type") != "RUN":
+            continue
+        try:
+            _SavedRun.model_validate(item)
+        except ValidationError as error:
+            return _located(error, ("items", index))
+    return None
+
+
+def _located(error: ValidationError, prefix: tuple = ()) -> str:
+    first = error.errors()[0]
+    return f"{'.'.join(str(part) for part in (*prefix, *first['loc']))}: {first['msg']}"
 
 
 def _first_unreadable_time(state: dict) -> str | None:
