@@ -1,6 +1,7 @@
 """With several organizations, one organization's failure is never hidden by another's success."""
 
 import pytest
+import yaml
 
 from tests.cli.conftest import open_environment
 from tests.e2e.conftest import ORG, OTHER_ORG, organization, scenario
@@ -83,3 +84,17 @@ def test_an_organization_with_nothing_to_export_is_fully_covered_once_listed(cli
     assert code == 0 and (answer["eligible"], answer["share"]) == (0, 100.0)
     report = cli("report", "--format", "json", "-o", str(tmp_path / "r.json"), "--local", str(tmp_path / "state"))
     assert report.exit_code == 0
+
+
+def test_a_local_run_of_several_organizations_tells_them_apart_by_alias(cli, tmp_path):
+    definition = scenario(organization(users=2), organization(OTHER_ORG, users=2))
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(definition))
+
+    result = cli("local", "run", "--scenario", str(scenario_file), "--log-file", str(tmp_path / "log"))
+
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "┃" in line)
+    for org in definition["organizations"]:
+        assert org["alias"] in header, "each column of the summary is headed by its organization's alias"
+        assert f"{org['alias']} is organization {org['id']}" in result.stdout

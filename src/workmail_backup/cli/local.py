@@ -71,7 +71,7 @@ def local_run(
         json.dump(result.as_json(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        display.print_summary(console, result)
+        display.print_summary(console, result, {org.id: org.alias for org in loaded.organizations})
         console.print(f"Handler logs: {log_file}")
         if state_dir is not None:
             console.print(

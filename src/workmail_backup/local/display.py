@@ -44,7 +44,7 @@ class LiveProgress:
             now = iso(environment.clock.now())
             detail = f"{running:2d} running, {now[5:10]} {now[11:16]} simulated"
             if organization_id not in self._bars:
-                label = organization_id[:10] + "…"
+                label = environment.organization_aliases[organization_id]
                 self._bars[organization_id] = self._progress.add_task(label, total=total, detail=detail)
             self._progress.update(self._bars[organization_id], completed=done, total=total, detail=detail)
 
@@ -54,12 +54,13 @@ def _latest_run(environment, organization_id: str) -> dict | None:
     return runs[0] if runs else None
 
 
-def print_summary(console: Console, result) -> None:
-    """One column per organization, so that long organization ids fit a narrow terminal."""
+def print_summary(console: Console, result, aliases: dict[str, str]) -> None:
+    """One column per organization, headed by its alias: an id is too long for a narrow terminal
+    and, cut short, organizations whose ids differ at the end would all look the same."""
     table = Table(title=f"Run {result.run_id}", title_justify="left")
     table.add_column("")
     for organization in result.organizations:
-        table.add_column(organization.organization_id, justify="right")
+        table.add_column(aliases.get(organization.organization_id, organization.organization_id), justify="right")
 
     def row(label: str, values) -> None:
         table.add_row(label, *(str(value) for value in values))
@@ -70,6 +71,9 @@ def print_summary(console: Console, result) -> None:
         row(counter.capitalize(), (org.run.get("counts", {}).get(counter, 0) for org in organizations))
     row("Most jobs running at once", (org.peak_running for org in organizations))
     console.print(table)
+    for organization in organizations:
+        if organization.organization_id in aliases:
+            console.print(f"{aliases[organization.organization_id]} is organization {organization.organization_id}")
 
     simulated = result.simulated_end - result.simulated_start
     console.print(f"Simulated time: {human_duration(simulated.total_seconds())}, from {iso(result.simulated_start)}")

@@ -239,6 +239,10 @@ class LocalEnvironment:
     def organization_ids(self) -> list[str]:
         return [organization.id for organization in self.scenario.organizations]
 
+    @property
+    def organization_aliases(self) -> dict[str, str]:
+        return {organization.id: organization.alias for organization in self.scenario.organizations}
+
     def run_nightly(
         self,
         scheduled_time: datetime | None = None,
