@@ -4,7 +4,9 @@ import csv
 import io
 import json
 import re
+import signal
 import subprocess
+import sys
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -546,3 +548,16 @@ def test_version_names_the_installed_release(cli):
     result = cli("--version")
 
     assert result.exit_code == 0 and result.stdout.strip() == f"workmail-backup {version('workmail-backup')}"
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_as_it_ends_any_unix_tool(saved_states):
+    command = Path(sys.executable).parent / "workmail-backup"
+    process = subprocess.Popen(
+        [str(command), "mailboxes", *_local(saved_states)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    # Nobody reads: as `| head` that has already stopped.
+    process.stdout.close()
+    stderr = process.stderr.read()
+
+    assert process.wait(timeout=120) == -signal.SIGPIPE
+    assert stderr == b""
