@@ -231,6 +231,9 @@ def test_coverage_with_a_deadline_at_a_time_of_day_says_that_time(cli, saved_sta
         ("2027-W13-3", "--deadline takes a date such as 2027-03-31"),
         ("2027-02-30", "'2027-02-30' is no date on the calendar"),
         ("0001-01-01", "must fall between 2000 and 2099"),
+        ("2099-12-31T23:00-05:00", "must fall between 2000 and 2099"),
+        ("9999-12-31T23:00-05:00", "must fall between 2000 and 2099"),
+        ("2027-03-31T18:00", "a time with its zone such as 2027-03-31T18:00Z"),
     ],
 )
 def test_coverage_with_a_malformed_deadline_is_refused(cli, saved_states, deadline, says):

@@ -11,7 +11,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Beyond this an age means nothing here, and date arithmetic would overflow.
 _LONGEST = timedelta(days=36_525)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
 # WorkMail began in 2015; a date outside these years is a typing slip, and near year 1 the
 # date arithmetic of the report would overflow.
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
@@ -40,7 +40,8 @@ def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:
     cleaned = text.strip()
     if not (_DAY.fullmatch(cleaned) or _MOMENT.fullmatch(cleaned)):
         raise InvalidRequestError(
-            f"{option} takes a date such as 2027-03-31 or a time such as 2027-03-31T18:00Z; got {text!r}."
+            f"{option} takes a date such as 2027-03-31 or a time with its zone such as 2027-03-31T18:00Z "
+            f"or 2027-03-31T18:00-05:00; got {text!r}."
         )
     try:
         if _DAY.fullmatch(cleaned):
@@ -50,9 +51,11 @@ def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:
             moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidRequestError(f"{option}: {text!r} is no date on the calendar.") from None
+    # The years are checked in UTC: 2099-12-31T23:00-05:00 is already in 2100.
+    moment = moment.astimezone(UTC) if 1 < moment.year < 9999 else moment
     if not _EARLIEST_YEAR <= moment.year <= _LATEST_YEAR:
         raise InvalidRequestError(f"{option} must fall between {_EARLIEST_YEAR} and {_LATEST_YEAR}; got {text!r}.")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def seconds_between(start: str | None, end: str | None) -> int | None:
