@@ -24,6 +24,9 @@ def test_runs_exits_non_zero_when_one_organizations_newest_run_failed(cli, two_o
 
     assert code == 1 and answer["healthy"] is False
     assert {run["organizationId"]: run["status"] for run in answer["runs"]} == {ORG: "SUCCEEDED", OTHER_ORG: "FAILED"}
+    # The failed run ended before it listed a mailbox: it is over, not waiting for counts.
+    failed_row = next(line for line in cli("runs", *two_organizations).stdout.splitlines() if OTHER_ORG[:12] in line)
+    assert "no mailbox" in failed_row and "nothing yet" not in failed_row
 
 
 def test_run_show_asks_which_organization_when_the_run_exists_in_several(cli, two_organizations):

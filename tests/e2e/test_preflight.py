@@ -83,6 +83,18 @@ def test_doctor_names_the_failed_check_and_its_fix(local_environment):
     assert "FAILED" in outcome.output and "Enable the key" in outcome.output
 
 
+def test_doctor_answers_in_json_for_a_ci_check(local_environment):
+    with local_environment(scenario(organization(users=1))) as environment:
+        _break_key(environment)
+        outcome = CliRunner().invoke(app, ["doctor", "--stack", environment.stack.stack_name, "--json"])
+
+    answer = json.loads(outcome.stdout)
+    assert outcome.exit_code == 1 and answer["healthy"] is False
+    (checked,) = answer["organizations"]
+    failed = [check for check in checked["checks"] if not check["passed"]]
+    assert len(failed) == 1 and "Enable the key" in failed[0]["fix"]
+
+
 def test_doctor_on_a_stack_that_is_not_a_backup_stack_says_so_in_one_line(local_environment):
     with local_environment(scenario(organization(users=1))) as environment:
         template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}

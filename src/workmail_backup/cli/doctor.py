@@ -4,6 +4,8 @@ Runs the same checks as the PreflightFunction (mailbox_backup.preflight) for eac
 of the stack, prints one table, and exits 1 if any check failed, 2 if the stack cannot be read.
 """
 
+import dataclasses
+import json
 import re
 from typing import Annotated
 
@@ -32,6 +34,7 @@ def doctor(
     ] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION, profile).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile (default: AWS_PROFILE).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Check each organization, the bucket, the key and the export role before a run needs them."""
     if not stack.strip():
@@ -50,8 +53,11 @@ def doctor(
         errors.print(f"[red]Cannot check stack {escape(str(stack))}:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(UNANSWERED) from None
 
-    console.print(results_table(results))
     failed = [result for checks in results.values() for result in checks if not result.passed]
+    if as_json:
+        print(json.dumps(results_json(results, healthy=not failed), indent=2))
+        raise typer.Exit(FAILED if failed else 0)
+    console.print(results_table(results))
     if failed:
         errors.print(f"[red]{len(failed)} check(s) failed;[/red] fix them before the next run.", soft_wrap=True)
     raise typer.Exit(FAILED if failed else 0)
@@ -70,6 +76,16 @@ def read_export_configuration(stack: str) -> tuple[ExportConfiguration, list[str
     # AWS gives a list parameter as "a,b"; moto as the repr of a Python list. The ids are found in either.
     organization_ids = ORGANIZATION_ID.findall(parameters.get("OrganizationIds", ""))
     return configuration, organization_ids
+
+
+def results_json(results: dict[str, list[CheckResult]], healthy: bool) -> dict:
+    return {
+        "organizations": [
+            {"organizationId": organization_id, "checks": [dataclasses.asdict(check) for check in checks]}
+            for organization_id, checks in results.items()
+        ],
+        "healthy": healthy,
+    }
 
 
 def results_table(results: dict[str, list[CheckResult]]) -> Table:

@@ -40,10 +40,11 @@ def _run_name(run: dict) -> Text:
     return name
 
 
-def _outcomes(counts: dict) -> str:
+def _outcomes(run: dict) -> str:
     """``195 exported, 12 skipped``: the counts a run has, in the order people ask about them."""
     names = ("exported", "failed", "running", "deferred", "skipped")
-    return ", ".join(f"{counts[name]} {name}" for name in names if counts.get(name)) or "nothing yet"
+    counted = ", ".join(f"{run['counts'][name]} {name}" for name in names if run["counts"].get(name))
+    return counted or ("nothing yet" if run.get("endedAt") is None else "no mailbox")
 
 
 def _status_of(run: dict) -> Text:
@@ -122,7 +123,7 @@ def print_runs(console: Console, runs: list[dict]) -> None:
             _status_of(run),
             _day_and_time(run.get("startedAt")),
             human_duration(run.get("durationSeconds")),
-            _outcomes(run["counts"]),
+            _outcomes(run),
         ]
         table.add_row(*_plain(*([run["organizationId"]] if several else []), *row))
     console.print(table)
