@@ -203,6 +203,10 @@ def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
         # WHEN a name is unknown or disabled THEN nothing starts and the message names what to leave out
         unknown = cli("start", *source, "-m", "user003@example.com", "-m", "nobody@example.com")
         assert unknown.exit_code == 2 and "nobody@example.com" in unknown.stderr
+        strangers = [argument for index in range(7) for argument in ("-m", f"{'x' * 500}{index}@example.com")]
+        many_unknown = cli("start", *source, *strangers)
+        assert many_unknown.exit_code == 2 and "and 2 more" in many_unknown.stderr
+        assert len(many_unknown.stderr) < 1000, "the refusal stays readable however long the list"
         disabled = cli("start", *source, "-m", DISABLED)
         assert disabled.exit_code == 2 and f"leave out {DISABLED} (user is disabled)" in disabled.stderr
         empty_list = tmp_path / "empty.txt"

@@ -509,6 +509,7 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
         (["--state-dir", "{tmp}/taken"], "--state-dir {tmp}/taken cannot be written"),
         (["--log-file", "{tmp}"], "is a directory; give a file name"),
         (["--template", "{tmp}/taken"], "has no Resources section"),
+        (["--template", "{tmp}"], "is a directory, not a template file"),
         (["--scenario", "{tmp}"], "is a directory; give the scenario file inside it"),
         (["--state-dir", "{tmp}/scenario.yaml"], "is a file; give a directory"),
         (["--scenario", "/dev/null"], "is not a regular file"),

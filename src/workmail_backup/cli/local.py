@@ -118,8 +118,9 @@ def _checked_inputs(scenario: Path, template: Path, log_file: Path, state_dir: P
         )
         raise typer.Exit(2) from None
     if not template.is_file():
+        problem = "is a directory, not a template file" if template.is_dir() else "not found"
         errors.print(
-            f"[red]Template {escape(str(template))} not found;[/red] run from the project folder or pass --template.",
+            f"[red]Template {escape(str(template))} {problem};[/red] run from the project folder or pass --template.",
             soft_wrap=True,
         )
         raise typer.Exit(2)

@@ -71,6 +71,13 @@ def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
     }
 
 
+def _some_of(names: list[str], shown: int = 5, longest: int = 80) -> str:
+    """A few of the names, each cut to a readable length: the error stays one line for any list."""
+    cut = [name if len(name) <= longest else name[: longest - 1] + "…" for name in names[:shown]]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(cut) + more
+
+
 def _named_mailboxes(known: list[dict], organization_id: str, names: Sequence[str]) -> list[dict]:
     """The ledger's mailboxes for the e-mail addresses or entity ids given; bad names are refused together."""
     wanted = list(dict.fromkeys(name.strip() for name in names if name.strip()))
@@ -88,7 +95,7 @@ def _named_mailboxes(known: list[dict], organization_id: str, names: Sequence[st
     unknown = [name for name in wanted if name.lower() not in index]
     if unknown:
         raise InvalidRequestError(
-            f"Not a mailbox of {organization_id} in the ledger: {', '.join(unknown)}. Give e-mail addresses or "
+            f"Not a mailbox of {organization_id} in the ledger: {_some_of(unknown)}. Give e-mail addresses or "
             "entity ids (`workmail-backup mailboxes` lists them); a mailbox added since the last run is exported "
             "by a run of the whole organization."
         )
