@@ -41,6 +41,7 @@ def local_run(
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
     try:
         with LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment:
+            aliases = environment.organization_aliases
             try:
                 result = _night(environment, as_json, limit_seconds)
             except LocalRunError:
@@ -71,7 +72,7 @@ def local_run(
         json.dump(result.as_json(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        display.print_summary(console, result, {org.id: org.alias for org in loaded.organizations})
+        display.print_summary(console, result, aliases)
         console.print(f"Handler logs: {log_file}")
         if state_dir is not None:
             console.print(
