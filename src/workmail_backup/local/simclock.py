@@ -41,8 +41,11 @@ class SimulatedClock:
             self._last_activity = time.monotonic()
             try:
                 while self._now < wake_at and not self._closed:
-                    if self._everyone_waits():
-                        self._advance_to(min(self._wake_times))
+                    earliest = min(self._wake_times)
+                    # A sleeper already due has yet to take the lock and wake: let it go first.
+                    # Looping here without waiting would hold the lock and starve it for ever.
+                    if earliest > self._now and self._everyone_waits():
+                        self._advance_to(earliest)
                     else:
                         self._condition.wait(_RECHECK_SECONDS)
             finally:
