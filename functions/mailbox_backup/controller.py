@@ -115,7 +115,7 @@ def run_pass(
     current.window_closed = bool(run.get("windowEndsAt")) and current.now >= parse_iso(run["windowEndsAt"])
     if not current.window_closed:
         _start_into_free_slots(current, others)
-    ledger.add_to_run_counters(organization_id, run_id, dict(current.counters))
+    ledger.record_pass(organization_id, run_id, dict(current.counters), iso(current.now))
     _save_failure_streak(current, run)
 
     return _state_output(current, ticks_in_execution + 1, execution_part)

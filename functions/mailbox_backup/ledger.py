@@ -25,6 +25,9 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from mailbox_backup import clients
 
+# A run in one of these states may still start exports; the others are over.
+OPEN_RUN_STATES = ("REQUESTED", "PLANNING", "RUNNING")
+
 
 def iso(moment: datetime) -> str:
     """Timestamps are stored as ISO-8601 UTC strings, which sort as they compare."""
@@ -128,23 +131,37 @@ class Ledger:
     def update_run(self, organization_id: str, run_id: str, fields: dict) -> None:
         self._set(run_key(organization_id, run_id), fields)
 
-    def add_to_run_counters(self, organization_id: str, run_id: str, increments: dict[str, int]) -> None:
-        """Atomically add to the run's counters (a map attribute created with the run)."""
-        if not increments:
-            return
-        names = {"#counts": "counts"}
-        values = {}
+    def record_pass(self, organization_id: str, run_id: str, increments: dict[str, int], passed_at: str) -> None:
+        """Atomically add to the run's counters (a map attribute created with the run) and note when
+        the controller last passed: what tells the next night that this run is alive."""
+        names = {"#passed": "lastPassAt"}
+        values: dict[str, Any] = {":passed": passed_at}
         parts = []
         for index, (counter, amount) in enumerate(sorted(increments.items())):
-            names[f"#c{index}"] = counter
+            names.update({"#counts": "counts", f"#c{index}": counter})
             values[f":v{index}"] = amount
             parts.append(f"#counts.#c{index} :v{index}")
         self.table.update_item(
             Key=run_key(organization_id, run_id),
-            UpdateExpression="ADD " + ", ".join(parts),
+            UpdateExpression="SET #passed = :passed" + (" ADD " + ", ".join(parts) if parts else ""),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    def open_runs(self, organization_id: str) -> list[dict]:
+        """The organization's runs still planning or running: read once a night, never in the loop."""
+        condition = Key("PK").eq(f"ORG#{organization_id}") & Key("SK").begins_with("RUN#")
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "FilterExpression": Attr("status").is_in(list(OPEN_RUN_STATES)),
+        }
+        found = []
+        while True:
+            page = self.table.query(**arguments)
+            found.extend(from_dynamo(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # Tasks -----------------------------------------------------------------------------
 

@@ -24,7 +24,11 @@ from mailbox_backup.observability import logger, metrics, tracer
 CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.
 JOB_DESCRIPTION_PREFIX = "workmail-backup run "
-FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED")
+# SKIPPED: a night that left the organization to an earlier run still working through its queue.
+FINISHED_RUN_STATES = ("SUCCEEDED", "FAILED", "SKIPPED")
+# An open run whose controller has not passed for this long is taken for dead (an execution
+# stopped by hand leaves its run open in the ledger), and the night plans as usual.
+MIN_SILENCE_OF_A_DEAD_RUN = timedelta(hours=1)
 NOT_LISTED_REASON = "requested, but WorkMail no longer lists this mailbox"
 VANISHED_REASON = "WorkMail no longer lists this mailbox: it was deleted from the organization"
 # GetMailboxDetails is one call per mailbox. Planning stays well inside Lambda's 15 minutes
@@ -54,6 +58,11 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         logger.info("Run already planned; resuming")
         return _state_output(existing)
 
+    if existing is None:
+        busy = _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
+        if busy:
+            return _leave_night_to(ledger, busy, organization_id, run_id, execution_arn, now)
+
     _check_organization(client, organization_id)
     planning = {
         "status": "PLANNING",
@@ -81,6 +90,46 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
     ledger.update_run(organization_id, run_id, run)
     logger.info("Run planned", extra={"counts": dict(plan.counts)})
     return _state_output({"organizationId": organization_id, "runId": run_id, **run})
+
+
+def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now) -> dict | None:
+    """An open run of the organization that is alive and still has mailboxes waiting to start.
+
+    A large organization's full pass takes longer than a night. Planning a second run beside
+    it would queue the same mailboxes twice and set two controllers against the same ten
+    slots; the earlier run already exports them, most overdue first.
+    """
+    silence = max(MIN_SILENCE_OF_A_DEAD_RUN, timedelta(seconds=2 * settings.max_poll_seconds))
+    for run in ledger.open_runs(organization_id):
+        heard = run.get("lastPassAt") or run.get("plannedAt")
+        if run["runId"] == run_id or not heard or now - parse_iso(heard) > silence:
+            continue
+        waiting = ledger.ready_tasks(organization_id, run["runId"], 1) or ledger.next_deferred_task(
+            organization_id, run["runId"]
+        )
+        if waiting:
+            return run
+    return None
+
+
+def _leave_night_to(ledger, busy: dict, organization_id: str, run_id: str, execution_arn, now) -> dict:
+    reason = (
+        f"run {busy['runId']} is still working through the organization's queue and goes on; "
+        "a new run is planned on the first night after it has started every mailbox"
+    )
+    run = {
+        "organizationId": organization_id,
+        "runId": run_id,
+        "status": "SKIPPED",
+        "startedAt": iso(now),
+        "endedAt": iso(now),
+        "executionArn": execution_arn,
+        "reason": reason,
+        "counts": {},
+    }
+    ledger.create_run(run)
+    logger.info("Night left to an earlier run", extra={"open_run_id": busy["runId"]})
+    return {**_state_output(run), "alreadyFinished": True, "reason": reason}
 
 
 class _Budget:

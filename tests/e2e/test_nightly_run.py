@@ -1,7 +1,11 @@
 """A nightly run, end to end: schedule input, real state machine, handlers, emulator, ledger."""
 
+import json
+from datetime import timedelta
+
 import boto3
 
+from mailbox_backup.ledger import iso, queue_partition
 from tests.e2e.conftest import ORG, organization, scenario
 
 
@@ -95,3 +99,57 @@ def test_a_long_run_continues_in_fresh_executions_and_still_exports_everything_o
         assert _outcomes(result) and set(_outcomes(result).values()) == {"EXPORTED"}
         jobs = [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
         assert len(jobs) == len({job.entity_id for job in jobs}) == 25
+
+
+def test_a_run_longer_than_a_day_is_left_to_finish_and_the_next_night_plans_no_second_one(local_environment):
+    # 35 exports of ten hours through ten slots: four waves, the last starting 30 hours in, so
+    # the next night comes while five mailboxes still wait for a slot.
+    slow = {**scenario(organization(users=35)), "export_speed": {"fixed_seconds": 36_000, "mb_per_minute": 60}}
+    with local_environment(slow) as environment:
+        nightly = environment.stack.outputs["NightlyStateMachineArn"]
+        next_night = environment.clock.now() + timedelta(hours=24)
+        delivered = []
+
+        def deliver_the_next_night(_environment) -> None:
+            if delivered or environment.clock.now() < next_night:
+                return
+            schedule = {"organizationIds": [ORG], "scheduledTime": iso(next_night)}
+            delivered.append(
+                environment.stepfunctions.start_execution(stateMachineArn=nightly, input=json.dumps(schedule))
+            )
+
+        first = environment.run_nightly(on_progress=deliver_the_next_night)
+
+        assert delivered, "the first run ended before the next night came"
+        second = environment.ledger.get_run(ORG, "nightly-20261204")
+        assert second["status"] == "SKIPPED" and "run nightly-20261203 is still working" in second["reason"]
+        assert first.organizations[0].run["status"] == "SUCCEEDED"
+        assert set(_outcomes(first).values()) == {"EXPORTED"}
+        jobs = [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
+        assert len(jobs) == len({job.entity_id for job in jobs}) == 35
+
+
+def test_a_run_left_open_by_a_stopped_execution_does_not_hold_up_the_next_night(local_environment):
+    with local_environment(scenario(organization(users=3))) as environment:
+        # An open run, queue and all, whose controller has been silent for two days.
+        two_days_ago = iso(environment.clock.now() - timedelta(days=2))
+        abandoned = {"organizationId": ORG, "runId": "nightly-20261201", "status": "RUNNING", "counts": {}}
+        environment.ledger.create_run({**abandoned, "startedAt": two_days_ago, "lastPassAt": two_days_ago})
+        queue = queue_partition(ORG, "nightly-20261201")
+        environment.ledger.put_items(
+            [
+                {
+                    "PK": f"RUN#{ORG}#nightly-20261201",
+                    "SK": "MAILBOX#somebody",
+                    "type": "TASK",
+                    "status": "QUEUED",
+                    "GSI1PK": queue,
+                    "GSI1SK": "READY#1#0000#0000000001#somebody",
+                }
+            ]
+        )
+
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert set(_outcomes(result).values()) == {"EXPORTED"}

@@ -13,7 +13,14 @@ from rich.text import Text
 
 from workmail_backup.ops.values import human_duration, human_size, s3_uri
 
-STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "PLANNING": "cyan", "REQUESTED": "cyan"}
+STATUS_STYLES = {
+    "SKIPPED": "dim",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "RUNNING": "cyan",
+    "PLANNING": "cyan",
+    "REQUESTED": "cyan",
+}
 OUTCOME_STYLES = {"EXPORTED": "green", "FAILED": "red", "SKIPPED": "dim", "DEFERRED": "yellow", "RUNNING": "cyan"}
 
 
@@ -89,6 +96,8 @@ def _run_summary(run: dict) -> Table:
     summary.add_column(style="dim")
     summary.add_column(overflow="fold")
     summary.add_row(*_plain("Status", _status_of(run)))
+    if run.get("reason"):
+        summary.add_row(*_plain("Why", run["reason"]))
     took = human_duration(run.get("durationSeconds"))
     ended = f"ended {run['endedAt']}, took {took}" if run.get("endedAt") else f"still open after {took}"
     summary.add_row(*_plain("Started", f"{run.get('startedAt') or '-'}, {ended}"))

@@ -10,12 +10,11 @@ from boto3.dynamodb.conditions import Key
 
 from mailbox_backup import naming, priority, workmail
 from mailbox_backup.clock import utc_now
-from mailbox_backup.ledger import from_dynamo, iso, parse_iso, queue_partition
+from mailbox_backup.ledger import OPEN_RUN_STATES, from_dynamo, iso, parse_iso, queue_partition
 from workmail_backup.ops.backend import AWS_ERRORS, Backend
 from workmail_backup.ops.errors import InvalidRequestError
 from workmail_backup.ops.values import age_seconds, human_duration, s3_uri, seconds_between
 
-OPEN_RUN_STATES = ("REQUESTED", "PLANNING", "RUNNING")
 FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
 # WorkMail's end of support: the date by which every mailbox needs a final verified export.
 END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
@@ -42,6 +41,8 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
         "counts": _counts(run),
         "skipReasons": run.get("skipReasons", {}),
         "error": run.get("error"),
+        # Why a night did no work of its own (status SKIPPED).
+        "reason": run.get("reason"),
         "executionArn": run.get("executionArn"),
         # None for a run of the whole organization; the count for a run of named mailboxes.
         "requestedMailboxes": len(run["requestedMailboxes"]) if run.get("requestedMailboxes") else None,
@@ -113,7 +114,8 @@ def organization_status(backend: Backend, organization_id: str) -> dict:
     now = utc_now()
     runs = recent_runs(backend, organization_id)
     current = next((run for run in runs if run.get("status") in OPEN_RUN_STATES), None)
-    last = next((run for run in runs if run.get("status") not in OPEN_RUN_STATES), None)
+    # A night left to a run still open did no work of its own: the last run is the one before.
+    last = next((run for run in runs if run.get("status") not in (*OPEN_RUN_STATES, "SKIPPED")), None)
     status = {
         "organizationId": organization_id,
         "current": run_view(backend, current, now) if current else None,
