@@ -10,6 +10,9 @@ _WINDOW_END = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 # WorkMail runs at most this many export jobs per organization, whoever started them.
 SERVICE_MAX_CONCURRENT_EXPORTS = 10
+# A mailbox whose 24-hour window opens within this many hours of planning waits in the run;
+# a later one is skipped until the next run.
+DEFAULT_DEFER_HORIZON_HOURS = 6
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def load_settings() -> Settings:
         max_poll_seconds=_integer("MAX_POLL_SECONDS", 900),
         schedule_timezone=os.environ.get("SCHEDULE_TIMEZONE", "UTC"),
         backup_window_end=os.environ.get("BACKUP_WINDOW_END", "").strip(),
-        defer_horizon_hours=float(os.environ.get("DEFER_HORIZON_HOURS", "6")),
+        defer_horizon_hours=float(os.environ.get("DEFER_HORIZON_HOURS", str(DEFAULT_DEFER_HORIZON_HOURS))),
         ticks_per_execution=_integer("TICKS_PER_EXECUTION", 1000),
         job_record_retention_days=_integer("JOB_RECORD_RETENTION_DAYS", 0),
     )

@@ -611,15 +611,18 @@ def _hand_over(current: Pass, next_part: int) -> None:
         "ticksInExecution": 0,
         "executionPart": next_part,
     }
+    state_machine_arn = os.environ["ORGANIZATION_STATE_MACHINE_ARN"]
     stepfunctions = clients.stepfunctions()
     try:
-        stepfunctions.start_execution(
-            stateMachineArn=os.environ["ORGANIZATION_STATE_MACHINE_ARN"], name=name, input=json.dumps(execution_input)
-        )
+        stepfunctions.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input))
+        logger.info("Run handed over to a fresh execution", extra={"execution_name": name})
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         logger.info("Next execution already started", extra={"execution_name": name})
-        return
-    logger.info("Run handed over to a fresh execution", extra={"execution_name": name})
+
+    # The run names the execution that carries it now: views and the next night's checks follow
+    # that one, not a finished earlier part.
+    next_arn = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+    current.ledger.update_run(current.organization_id, current.run_id, {"executionArn": next_arn})
 
 
 def _wait_seconds(current: Pass, next_deferred: dict | None) -> int:

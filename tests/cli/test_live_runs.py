@@ -111,6 +111,10 @@ def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch
         environment.clock.advance(DAY_AND_AN_HOUR)
         code, started = cli.json("start", *source)
         assert code == 0 and started["started"] and started["runId"].startswith("manual-")
+        # A second start a moment later finds the first recorded, though its execution has barely begun
+        environment.clock.advance(1)
+        again = cli("start", *source)
+        assert again.exit_code == 1 and started["runId"] in again.stderr
         assert wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
         run = environment.ledger.get_run(ORG, started["runId"])
         assert run["status"] == "SUCCEEDED" and run["counts"]["exported"] == 11
@@ -246,6 +250,19 @@ def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
         assert lines["user005@example.com"]["outcome"] == "EXPORTED"
         assert lines["gone@example.com"]["outcome"] == "SKIPPED"
         assert "no longer lists" in lines["gone@example.com"]["reason"]
+
+        # WHEN one named mailbox was exported minutes ago THEN the answer says the run leaves it to the next night
+        environment.clock.advance(60)
+        answer = cli("start", *source, "-m", "user005@example.com", "-m", "user006@example.com", columns=300)
+        assert answer.exit_code == 0
+        assert "1 mailbox(es) are inside WorkMail's 24-hour window for longer than that" in answer.stdout
+        assert "the run waits for them" not in answer.stdout
+        execution_arn = answer.stdout.split("execution: ")[1].split()[0]
+        assert wait_for_execution(environment, execution_arn) == "SUCCEEDED"
+        run_id = execution_arn.split(f"{ORG}-")[-1]
+        code, detail = cli.json("run", "show", run_id, *table)
+        outcomes = {line["email"]: line["outcome"] for line in detail["mailboxes"]}
+        assert outcomes == {"user005@example.com": "SKIPPED", "user006@example.com": "EXPORTED"}
 
 
 def test_a_mailbox_gone_from_workmail_says_why_and_stops_counting_once_no_longer_listed(cli, tmp_path):

@@ -59,10 +59,11 @@ def test_status_of_an_empty_ledger_says_no_run_yet(cli, saved_states):
     assert answer["organizations"][0]["problems"] == ["no run recorded yet"]
 
 
-def test_runs_lists_the_night_with_its_counts(cli, saved_states):
+def test_runs_lists_the_night_with_its_counts_and_exits_1_for_its_failed_mailbox(cli, saved_states):
     code, answer = cli.json("runs", *_local(saved_states))
 
-    assert code == 0
+    # The same judgement as `status` and `run show`: a night with a failed mailbox needs a look.
+    assert code == 1 and answer["healthy"] is False
     assert [run["runId"] for run in answer["runs"]] == ["nightly-20261203"]
     counts = answer["runs"][0]["counts"]
     assert {name: counts[name] for name in ("total", "exported", "failed", "deferred", "skipped")} == {
@@ -545,7 +546,17 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
     assert code == 1 and status["organizations"][0]["current"]["execution"]["status"] == "ABORTED"
     assert "ended ABORTED" in status["organizations"][0]["problems"][0]
     watched = cli("watch", "--local", str(state))
-    assert watched.exit_code == 0 and "nightly-20261203" in watched.stdout
+    assert watched.exit_code == 1 and "nightly-20261203" in watched.stdout
+    assert "execution ended ABORTED" in watched.stdout
+    code, snapshot = cli.json("watch", "--local", str(state))
+    assert code == 1 and snapshot["runs"][0]["stuck"]
+    assert snapshot["runs"][0]["counts"]["running"] == snapshot["runs"][0]["slotsInUse"] > 0
+    # Every command that judges the run agrees that it is stuck, and the runs table stays readable
+    listed = cli("runs", "--local", str(state), columns=80)
+    assert listed.exit_code == 1 and "running" in listed.stdout and "so far" in listed.stdout
+    assert len(listed.stdout.splitlines()) < 12
+    shown = cli("run", "show", "nightly-20261203", "--local", str(state))
+    assert shown.exit_code == 1
 
 
 def test_version_names_the_installed_release(cli):

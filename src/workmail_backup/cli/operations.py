@@ -43,9 +43,23 @@ StateMachineOption = Annotated[
         help="OrganizationBackup state machine ARN, with --table (needed to start runs).",
     ),
 ]
+
+
+def _saved_state_path(value: str) -> Path:
+    # An empty value would silently mean the current directory.
+    if not value.strip():
+        raise typer.BadParameter("is empty; give the directory `local run --state-dir DIR` saved into.")
+    return Path(value)
+
+
 LocalOption = Annotated[
     Path | None,
-    typer.Option("--local", envvar="WORKMAIL_BACKUP_LOCAL", help="Saved state of `local run --state-dir DIR`."),
+    typer.Option(
+        "--local",
+        envvar="WORKMAIL_BACKUP_LOCAL",
+        parser=_saved_state_path,
+        help="Saved state of `local run --state-dir DIR`.",
+    ),
 ]
 RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION, profile).")]
 ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE).")]
@@ -230,23 +244,30 @@ def watch(
     *,
     source: Source,
 ) -> None:
-    """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end.
+    """A live view of the running runs: slots in use, queue, each job's progress. Stops when they end;
+    exit 1 if a run is stuck (left open by an execution that ended).
 
     Saved local state never changes, so it is shown once, as with --once.
     """
     with answering(source) as backend:
         snapshots = queries.watch_snapshot(backend, org)
-        if as_json or once or not snapshots or not backend.live:
+        if as_json or once or not backend.live:
             if as_json:
-                print_json({"runs": snapshots})
+                print_json({"runs": snapshots, "healthy": not _any_stuck(snapshots)})
             else:
                 console.print(views.watch_view(snapshots))
-            return
+            finish(not _any_stuck(snapshots))
         with Live(views.watch_view(snapshots), console=console, refresh_per_second=2) as live:
-            while snapshots:
+            # A stuck run never moves again: watching it would never end.
+            while any(not snapshot["stuck"] for snapshot in snapshots):
                 time.sleep(interval)
                 snapshots = queries.watch_snapshot(backend, org)
                 live.update(views.watch_view(snapshots))
+    finish(not _any_stuck(snapshots))
+
+
+def _any_stuck(snapshots: list[dict]) -> bool:
+    return any(snapshot["stuck"] for snapshot in snapshots)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS
 from workmail_backup.ops.values import human_duration, human_size, s3_uri
 
 STATUS_STYLES = {
@@ -54,12 +55,13 @@ def _outcomes(run: dict) -> str:
     return counted or ("nothing yet" if run.get("endedAt") is None else "no mailbox")
 
 
-def _status_of(run: dict) -> Text:
+def _status_of(run: dict, separator: str = " ") -> Text:
     """The run's status, and its execution's when the two disagree (a run left open by a dead execution)."""
     text = _styled(run["status"], STATUS_STYLES)
     execution = (run.get("execution") or {}).get("status")
     if execution and execution != run["status"]:
-        text.append(f" (execution {execution})", style="red" if execution in ("FAILED", "TIMED_OUT", "ABORTED") else "")
+        style = "red" if execution in ("FAILED", "TIMED_OUT", "ABORTED") else ""
+        text.append(f"{separator}(execution {execution})", style=style)
     return text
 
 
@@ -127,11 +129,13 @@ def print_runs(console: Console, runs: list[dict]) -> None:
         table.add_column(name, no_wrap=True)
     table.add_column("Mailboxes", overflow="fold")
     for run in runs:
+        took = human_duration(run.get("durationSeconds"))
         row = [
             _run_name(run),
-            _status_of(run),
+            # On two lines, so that an execution's note leaves the counts their width.
+            _status_of(run, separator="\n"),
             _day_and_time(run.get("startedAt")),
-            human_duration(run.get("durationSeconds")),
+            took if run.get("endedAt") else f"{took}\nso far",
             _outcomes(run),
         ]
         table.add_row(*_plain(*([run["organizationId"]] if several else []), *row))
@@ -339,6 +343,12 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
             f"{snapshot['deferred']} deferred, {snapshot['counts']['exported']} exported, "
             f"{snapshot['counts']['failed']} failed"
         )
+        if snapshot["stuck"]:
+            header.append(
+                f"\n! its execution ended {snapshot['execution']['status']}: nothing moves this run on; "
+                "the jobs shown were running when it stopped (`status` says more)",
+                style="red",
+            )
         # The job ids are in `watch --once --json`; here the address and the bar get the width.
         table = Table(show_header=True)
         table.add_column("Mailbox", no_wrap=True)
@@ -387,9 +397,14 @@ def print_started(console: Console, started: dict) -> None:
     if "failed" in started:
         retried = escape(", ".join(started["failed"]))
         console.print(f"  {started['retriedNow']} failed mailbox(es) retried now: {retried}", soft_wrap=True)
-    if started.get("waiting"):
+    if started.get("deferred"):
         console.print(
-            f"  {started['waiting']} mailbox(es) are inside WorkMail's 24-hour window; the run defers them "
-            f"(the first opens at {started['nextEligibleAt']})."
+            f"  {started['deferred']} mailbox(es) are inside WorkMail's 24-hour window, which opens within "
+            f"{DEFAULT_DEFER_HORIZON_HOURS} hours: the run waits for them (the first at {started['nextEligibleAt']})."
+        )
+    if started.get("leftToNextRun"):
+        console.print(
+            f"  {started['leftToNextRun']} mailbox(es) are inside WorkMail's 24-hour window for longer than that: "
+            "the run skips them, and the next night's run exports them."
         )
     console.print("  Follow it with `workmail-backup watch`.")

@@ -5,19 +5,23 @@ WorkMail's one-export-per-24-hours rule), so the answer is clear before anything
 """
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
 from mailbox_backup import naming
 from mailbox_backup.clock import utc_now
-from mailbox_backup.ledger import iso
+from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS
+from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
 from workmail_backup.ops.queries import allowed_again, current_run, is_exportable, skip_reason_of
 
 # The mailboxes a run names are kept in its ledger item, which DynamoDB caps at 400 KB.
 MAX_NAMED_MAILBOXES = 5_000
+# A requested run whose execution has not started after this long never will (the start failed
+# after the request was written, say); it no longer blocks a new one.
+REQUEST_START_GRACE = timedelta(minutes=10)
 
 
 class RunRefusedError(OperationsError):
@@ -44,7 +48,7 @@ def start_on_demand(backend: Backend, organization_id: str | None = None, mailbo
             f"the first becomes eligible at {_first_eligible(waiting)}. Nothing started."
         )
     started = _start(backend, org, [mailbox["entityId"] for mailbox in chosen] if mailboxes else None)
-    return {**started, "eligibleNow": len(eligible), "waiting": len(waiting), **_next(waiting)}
+    return {**started, "eligibleNow": len(eligible), **_waiting_in_run(waiting)}
 
 
 def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
@@ -66,8 +70,7 @@ def retry_failed(backend: Backend, organization_id: str | None = None) -> dict:
         **_start(backend, org, [mailbox["entityId"] for mailbox in failed]),
         "failed": [_label(mailbox) for mailbox in failed],
         "retriedNow": len(eligible),
-        "waiting": len(waiting),
-        **_next(waiting),
+        **_waiting_in_run(waiting),
     }
 
 
@@ -127,11 +130,22 @@ def _one_organization(backend: Backend, organization_id: str | None) -> str:
 
 def _refuse_if_open(backend: Backend, organization_id: str) -> None:
     run = current_run(backend, organization_id)
-    if run:
+    if run and not _abandoned(backend, run):
         raise RunRefusedError(
             f"Run {run['runId']} of {organization_id} is {run['status']} since {run.get('startedAt')}; "
             "WorkMail runs one export per mailbox at a time, so wait for it (`workmail-backup watch`)."
         )
+
+
+def _abandoned(backend: Backend, run: dict) -> bool:
+    """A run left open in the ledger that nothing carries on: its execution has ended (stopped by
+    hand, say), or it was requested long ago and its execution never started. It exports nothing
+    more, so it must not stop a new run; `status` names it as stuck."""
+    if not run.get("executionArn"):
+        requested_at = run.get("startedAt")
+        return bool(requested_at) and utc_now() - parse_iso(requested_at) > REQUEST_START_GRACE
+    execution = backend.executions.describe(run["executionArn"])
+    return execution is not None and execution["status"] != "RUNNING"
 
 
 def _split_by_window(mailboxes: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:
@@ -146,43 +160,41 @@ def _first_eligible(waiting: list[dict]) -> str:
     return iso(min(allowed_again(mailbox) for mailbox in waiting))
 
 
-def _next(waiting: list[dict]) -> dict:
-    return {"nextEligibleAt": _first_eligible(waiting)} if waiting else {}
+def _waiting_in_run(waiting: list[dict]) -> dict:
+    """Of the mailboxes inside their 24-hour window, those the run waits for, and those it leaves to
+    the next run because their window opens beyond the run's horizon."""
+    horizon = utc_now() + timedelta(hours=DEFAULT_DEFER_HORIZON_HOURS)
+    deferred = [mailbox for mailbox in waiting if allowed_again(mailbox) <= horizon]
+    answer = {"waiting": len(waiting), "deferred": len(deferred), "leftToNextRun": len(waiting) - len(deferred)}
+    if deferred:
+        answer["nextEligibleAt"] = _first_eligible(deferred)
+    return answer
 
 
 def _start(backend: Backend, organization_id: str, mailbox_ids: list[str] | None) -> dict:
     """Start the execution; a run of named mailboxes is recorded first, with its list, for StartRun to plan."""
     run_id = naming.on_demand_run_id(utc_now())
-    if mailbox_ids is not None:
-        _request(backend, organization_id, run_id, mailbox_ids)
+    _request(backend, organization_id, run_id, mailbox_ids)
     name = naming.execution_name(organization_id, run_id)
     try:
         execution_arn = backend.executions.start(name, {"organizationId": organization_id, "runId": run_id})
     except Exception as error:
-        _withdraw(backend, organization_id, run_id, mailbox_ids)
+        backend.ledger.withdraw_run(organization_id, run_id)
         if isinstance(error, ClientError) and error.response["Error"]["Code"] == "ExecutionAlreadyExists":
             raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.") from None
         raise
+    backend.ledger.update_run(organization_id, run_id, {"executionArn": execution_arn})
     started = {"organizationId": organization_id, "started": True, "runId": run_id, "executionArn": execution_arn}
     return started if mailbox_ids is None else {**started, "namedMailboxes": len(mailbox_ids)}
 
 
-def _request(backend: Backend, organization_id: str, run_id: str, mailbox_ids: list[str]) -> None:
-    # The list lives in the ledger, not in the execution's input, which stays a pair of ids.
-    requested = backend.ledger.create_run(
-        {
-            "organizationId": organization_id,
-            "runId": run_id,
-            "status": "REQUESTED",
-            "startedAt": iso(utc_now()),
-            "requestedMailboxes": mailbox_ids,
-        }
-    )
-    if not requested:
-        raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.")
+def _request(backend: Backend, organization_id: str, run_id: str, mailbox_ids: list[str] | None) -> None:
+    """Record the run as requested before its execution starts: a second start meanwhile finds it open.
 
-
-def _withdraw(backend: Backend, organization_id: str, run_id: str, mailbox_ids: list[str] | None) -> None:
-    """A request whose execution never started must not look like an open run."""
+    The list of named mailboxes lives here too, not in the execution's input, which stays a pair of ids.
+    """
+    run = {"organizationId": organization_id, "runId": run_id, "status": "REQUESTED", "startedAt": iso(utc_now())}
     if mailbox_ids is not None:
-        backend.ledger.withdraw_run(organization_id, run_id)
+        run["requestedMailboxes"] = mailbox_ids
+    if not backend.ledger.create_run(run):
+        raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.")

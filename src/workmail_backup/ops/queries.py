@@ -50,7 +50,7 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
     }
     if is_open:
         active = _active_tasks(backend, run)
-        view["runningNow"] = len(active)
+        view["runningNow"] = view["counts"]["running"] = len(active)
         view["overrunning"] = [_overrun(task, now) for task in active if is_overrunning(task, now)]
     return view
 
@@ -93,12 +93,35 @@ def recent_runs(backend: Backend, organization_id: str, limit: int = 20) -> list
     return sorted(runs, key=lambda run: run.get("startedAt") or "", reverse=True)[:limit]
 
 
+def run_problems(view: dict) -> list[str]:
+    """What is wrong with one run, the same wherever a run is judged: `status`, `runs`, `run show`, `watch`."""
+    problems = []
+    if view["status"] == "FAILED":
+        problems.append(f"run {view['runId']} failed: {view.get('error') or 'see `run show`'}")
+    if view["counts"]["failed"]:
+        problems.append(f"{view['counts']['failed']} mailbox(es) failed in {view['runId']}; see `retry-failed`")
+    if is_stuck(view):
+        problems.append(
+            f"run {view['runId']} is still {view['status']} in the ledger but its execution "
+            f"ended {view['execution']['status']}: it is stuck"
+        )
+    return problems
+
+
+def is_stuck(view: dict) -> bool:
+    """An open run whose execution has ended: nothing carries it on (stopped by hand, say)."""
+    execution_status = (view.get("execution") or {}).get("status")
+    return view["status"] in OPEN_RUN_STATES and execution_status in FINISHED_EXECUTION_PROBLEMS
+
+
 def latest_runs_healthy(listed: list[dict]) -> bool:
-    """Whether the newest listed run of each organization did not fail."""
+    """Whether the newest listed run of each organization has nothing wrong with it."""
     newest: dict[str, dict] = {}
     for view in listed:
-        newest.setdefault(view["organizationId"], view)
-    return all(view["status"] != "FAILED" for view in newest.values())
+        # A night left to a run still open did no work of its own; the run before it is judged.
+        if view["status"] != "SKIPPED":
+            newest.setdefault(view["organizationId"], view)
+    return not any(run_problems(view) for view in newest.values())
 
 
 def list_runs(backend: Backend, organization_id: str | None = None, limit: int = 20) -> list[dict]:
@@ -131,16 +154,9 @@ def _problems(status: dict) -> list[str]:
     last, current = status["last"], status["current"]
     if last is None and current is None:
         problems.append("no run recorded yet")
-    if last and last["status"] == "FAILED":
-        problems.append(f"run {last['runId']} failed: {last.get('error') or 'see `run show`'}")
-    if last and last["counts"]["failed"]:
-        problems.append(f"{last['counts']['failed']} mailbox(es) failed in {last['runId']}; see `retry-failed`")
-    execution = (current or {}).get("execution") or {}
-    if execution.get("status") in FINISHED_EXECUTION_PROBLEMS:
-        problems.append(
-            f"run {current['runId']} is still {current['status']} in the ledger but its execution "
-            f"ended {execution['status']}: it is stuck"
-        )
+    for run in (last, current):
+        if run:
+            problems.extend(run_problems(run))
     for job in (current or {}).get("overrunning", []):
         problems.append(
             f"the export of {job['email'] or job['entityId']} (job {job['jobId']}) has run "
@@ -178,7 +194,8 @@ def _detail(backend: Backend, run: dict) -> dict:
     view["executionFailures"] = (
         backend.executions.failures(run["executionArn"]) if went_wrong and run.get("executionArn") else []
     )
-    view["healthy"] = view["status"] != "FAILED" and not view["counts"]["failed"]
+    view["problems"] = run_problems(view)
+    view["healthy"] = not view["problems"]
     # What the slots did in this run: the pace of a full pass, recorded when the run finished.
     view["pace"] = run.get("forecast")
     return view
@@ -413,17 +430,21 @@ def watch_snapshot(backend: Backend, organization_id: str | None = None) -> list
 def _snapshot(backend: Backend, run: dict, now: datetime) -> dict:
     org, run_id = run["organizationId"], run["runId"]
     jobs = [_progress(backend, task, now) for task in _active_tasks(backend, run)]
+    execution = backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None
+    counts = {**_counts(run), "running": len(jobs)}
     return {
         "organizationId": org,
         "runId": run_id,
         "status": run.get("status"),
+        "execution": execution,
+        "stuck": is_stuck({"status": run.get("status"), "execution": execution}),
         "startedAt": run.get("startedAt"),
         "elapsedSeconds": age_seconds(run.get("startedAt"), now),
         "slotsInUse": len(jobs),
         "slots": int(run.get("maxConcurrentExports") or 10),
         "queued": _count_lane(backend, queue_partition(org, run_id), "READY#"),
         "deferred": _count_lane(backend, queue_partition(org, run_id), "WAIT#"),
-        "counts": _counts(run),
+        "counts": counts,
         "jobs": sorted(jobs, key=lambda job: job.get("startedAt") or ""),
     }
 
