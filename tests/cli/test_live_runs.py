@@ -298,3 +298,30 @@ def test_a_mailbox_gone_from_workmail_says_why_and_stops_counting_once_no_longer
         environment.clock.advance(DAY_AND_AN_HOUR)
         third = environment.run_nightly()
         assert "purged@example.com" not in {task["email"] for task in third.organizations[0].tasks}
+
+
+def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_path):
+    with open_environment(tmp_path, scenario(organization(users=3))) as environment:
+        source = [
+            "--table",
+            environment.stack.outputs["LedgerTableName"],
+            "--state-machine",
+            environment.stack.outputs["OrganizationBackupStateMachineArn"],
+        ]
+        night = environment.run_nightly()
+        environment.clock.advance(DAY_AND_AN_HOUR)
+
+        # GIVEN a run the ledger holds open, whose execution has ended (as StopExecution leaves it)
+        ended = next(item for item in night.executions if item["name"].startswith(ORG))
+        left_open = {"organizationId": ORG, "runId": "manual-20261204T010000Z", "status": "RUNNING", "counts": {}}
+        environment.ledger.create_run(
+            {**left_open, "startedAt": "2026-12-04T01:00:00Z", "executionArn": ended["executionArn"]}
+        )
+        code, status = cli.json("status", *source)
+        assert code == 1 and "it is stuck" in " ".join(status["organizations"][0]["problems"])
+
+        # WHEN an operator starts a run THEN it starts and exports, since nothing carries the other on
+        code, started = cli.json("start", *source)
+        assert code == 0 and started["started"]
+        assert wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
+        assert environment.ledger.get_run(ORG, started["runId"])["counts"]["exported"] == 3

@@ -15,7 +15,7 @@ from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS
 from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
-from workmail_backup.ops.queries import allowed_again, current_run, is_exportable, skip_reason_of
+from workmail_backup.ops.queries import allowed_again, current_run, is_exportable, is_stuck, skip_reason_of
 
 # The mailboxes a run names are kept in its ledger item, which DynamoDB caps at 400 KB.
 MAX_NAMED_MAILBOXES = 5_000
@@ -144,8 +144,7 @@ def _abandoned(backend: Backend, run: dict) -> bool:
     if not run.get("executionArn"):
         requested_at = run.get("startedAt")
         return bool(requested_at) and utc_now() - parse_iso(requested_at) > REQUEST_START_GRACE
-    execution = backend.executions.describe(run["executionArn"])
-    return execution is not None and execution["status"] != "RUNNING"
+    return is_stuck({"status": run["status"], "execution": backend.executions.describe(run["executionArn"])})
 
 
 def _split_by_window(mailboxes: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:

@@ -109,9 +109,10 @@ def run_problems(view: dict) -> list[str]:
 
 
 def is_stuck(view: dict) -> bool:
-    """An open run whose execution has ended: nothing carries it on (stopped by hand, say)."""
+    """An open run whose execution has ended: nothing carries it on (stopped by hand, say). A run
+    handed over to a fresh execution names the fresh one, so an ended execution is never a live run's."""
     execution_status = (view.get("execution") or {}).get("status")
-    return view["status"] in OPEN_RUN_STATES and execution_status in FINISHED_EXECUTION_PROBLEMS
+    return view["status"] in OPEN_RUN_STATES and execution_status not in (None, "RUNNING")
 
 
 def latest_runs_healthy(listed: list[dict]) -> bool:
