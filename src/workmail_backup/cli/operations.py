@@ -401,8 +401,10 @@ def audit_report(
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(rendered, encoding="utf-8")
     except OSError as error:
+        # "Not a directory: README.md" reads better than Python's "[Errno 20] ...".
+        why = f"{error.strerror}: {error.filename}" if error.strerror and error.filename else str(error)
         errors.print(
-            f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(str(error))}", soft_wrap=True
+            f"[red]Error:[/red] --output {escape(str(output))} cannot be written: {escape(why)}", soft_wrap=True
         )
         raise typer.Exit(UNANSWERED) from None
     coverage_summary = data["coverage"]
