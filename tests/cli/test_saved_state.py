@@ -231,6 +231,8 @@ def test_coverage_with_a_deadline_at_a_time_of_day_says_that_time(cli, saved_sta
         ("20270331", "--deadline takes a date such as 2027-03-31"),
         ("2027-W13-3", "--deadline takes a date such as 2027-03-31"),
         ("2027-02-30", "'2027-02-30' is no date on the calendar"),
+        ("2027-03-31T25:00Z", "is no time of day (hours 00-23"),
+        ("2027-03-31T10:00+25:00", "is no time of day"),
         ("0001-01-01", "must fall between 2000 and 2099"),
         ("2099-12-31T23:00-05:00", "must fall between 2000 and 2099"),
         ("9999-12-31T23:00-05:00", "must fall between 2000 and 2099"),

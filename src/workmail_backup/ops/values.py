@@ -50,7 +50,7 @@ def parse_day(text: str, option: str, end_of_day: bool = False) -> datetime:
         else:
             moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRequestError(f"{option}: {text!r} is no date on the calendar.") from None
+        raise InvalidRequestError(f"{option}: {text!r} is no {_what_is_wrong(cleaned)}.") from None
     # The years are checked in UTC: 2099-12-31T23:00-05:00 is already in 2100.
     moment = moment.astimezone(UTC) if 1 < moment.year < 9999 else moment
     if not _EARLIEST_YEAR <= moment.year <= _LATEST_YEAR:
@@ -101,3 +101,12 @@ def s3_uri(bucket: str | None, key: str | None, workmail_path: str | None = None
     if bucket and key:
         return f"s3://{bucket}/{key}"
     return f"s3://{workmail_path}" if workmail_path else None
+
+
+def _what_is_wrong(cleaned: str) -> str:
+    """Which part of a well-shaped but impossible date or time to correct: the day, or the time."""
+    try:
+        date.fromisoformat(cleaned[:10])
+    except ValueError:
+        return "date on the calendar"
+    return "time of day (hours 00-23, minutes 00-59, a zone within ±23:59)"
