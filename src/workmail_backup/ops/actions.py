@@ -133,7 +133,8 @@ def _refuse_if_open(backend: Backend, organization_id: str) -> None:
     if run and not _abandoned(backend, run):
         raise RunRefusedError(
             f"Run {run['runId']} of {organization_id} is {run['status']} since {run.get('startedAt')}; "
-            "WorkMail runs one export per mailbox at a time, so wait for it (`workmail-backup watch`)."
+            "a second run would take the same mailboxes and the same ten export slots, so wait for it "
+            "(`workmail-backup watch`)."
         )
 
 
