@@ -11,11 +11,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
-from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from mailbox_backup import clients
 from mailbox_backup import clock as handler_clock
@@ -104,7 +105,8 @@ class SavedExecutions:
 @contextmanager
 def open_local_state(directory: Path) -> Iterator[Backend]:
     """Serve the saved state of ``directory`` from an in-process moto table, at the saved time."""
-    state = _read_state(directory)
+    path = _state_path(directory)
+    state = _read_state(directory, path)
     saved_environment = {name: os.environ.get(name) for name in _FAKE_AWS}
     os.environ.update({**_FAKE_AWS, "AWS_REGION": state["region"], "AWS_DEFAULT_REGION": state["region"]})
     mock = mock_aws()
@@ -113,7 +115,7 @@ def open_local_state(directory: Path) -> Iterator[Backend]:
     # Ages and overdue checks are measured at the moment the local run ended, not today.
     handler_clock.use_source(lambda: parse_iso(state["savedAt"]))
     try:
-        ledger = _load_ledger(state)
+        ledger = _load_ledger(state, path)
         yield Backend(
             ledger=ledger,
             organization_ids=state["organizationIds"],
@@ -149,10 +151,52 @@ class _SavedOutputs(BaseModel):
     LedgerTableName: str
 
 
+class _KeyElement(BaseModel):
+    AttributeName: str
+    KeyType: Literal["HASH", "RANGE"]
+
+
+def _hash_then_range(elements: list[_KeyElement]) -> list[_KeyElement]:
+    if [element.KeyType for element in elements] not in (["HASH"], ["HASH", "RANGE"]):
+        raise ValueError("a key is one HASH attribute, then at most one RANGE attribute")
+    return elements
+
+
+_HashThenRange = Annotated[list[_KeyElement], AfterValidator(_hash_then_range)]
+
+
+class _AttributeDefinition(BaseModel):
+    AttributeName: str
+    AttributeType: Literal["S", "N", "B"]
+
+
+class _SavedIndex(BaseModel):
+    IndexName: str
+    KeySchema: _HashThenRange
+    Projection: dict[str, Any]
+
+
 class _SavedTable(BaseModel):
-    KeySchema: list[dict[str, Any]]
-    AttributeDefinitions: list[dict[str, Any]]
-    GlobalSecondaryIndexes: list[dict[str, Any]] = []
+    KeySchema: _HashThenRange
+    AttributeDefinitions: list[_AttributeDefinition]
+    GlobalSecondaryIndexes: list[_SavedIndex] = []
+
+
+class _SavedFailure(BaseModel):
+    """A failed state, as `run show` prints it."""
+
+    timestamp: str | None
+    state: str | None
+    error: str | None
+    cause: str | None
+
+
+class _SavedExecution(BaseModel):
+    """An execution as ``execution_summary`` wrote it; the views read its status and failures by its ARN."""
+
+    executionArn: str = Field(min_length=1)
+    status: str
+    failures: list[_SavedFailure] = []
 
 
 class _SavedRun(BaseModel):
@@ -172,27 +216,39 @@ class _SavedState(BaseModel):
     outputs: _SavedOutputs
     table: _SavedTable
     items: list[dict[str, Any]]
-    executions: list[dict[str, Any]]
+    executions: list[_SavedExecution]
 
 
-def _read_state(directory: Path) -> dict:
+def _state_path(directory: Path) -> Path:
     # The file itself is as good a name for the saved state as its folder.
-    path = directory if directory.name == STATE_FILE and directory.is_file() else directory / STATE_FILE
+    return directory if directory.name == STATE_FILE and directory.is_file() else directory / STATE_FILE
+
+
+def _damaged(path: Path, problem: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.")
+
+
+def _read_state(directory: Path, path: Path) -> dict:
     if not path.is_file():
         raise InvalidRequestError(
             f"No saved local state in {directory}; create it with "
             f"`workmail-backup local run --scenario scenarios/demo.yaml --state-dir {directory}`."
         )
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_json_number)
     except ValueError as error:
         raise InvalidRequestError(f"{path} is not valid JSON ({error}); run `local run --state-dir` again.") from None
     if not isinstance(state, dict) or state.get("formatVersion") != FORMAT_VERSION:
         raise InvalidRequestError(f"{path} was written by another version; run `local run --state-dir` again.")
     problem = _first_shape_problem(state) or _first_unreadable_time(state)
     if problem:
-        raise InvalidRequestError(f"{path} is damaged ({problem}); run `local run --state-dir` again.")
+        raise _damaged(path, problem)
     return state
+
+
+def _no_json_number(name: str) -> float:
+    # Python reads NaN and Infinity, which JSON has not and DynamoDB refuses.
+    raise ValueError(f"{name} is no JSON number")
 
 
 def _first_shape_problem(state: dict) -> str | None:
@@ -207,12 +263,56 @@ def _first_shape_problem(state: dict) -> str | None:
             _SavedRun.model_validate(item)
         except ValidationError as error:
             return _located(error, ("items", index))
+    return _first_key_problem(state)
+
+
+# What DynamoDB takes for a key attribute of each type: JSON has no binary, so B is kept as text.
+_KEY_TYPES = {"S": (str,), "N": (int, float), "B": (str,)}
+
+
+def _first_key_problem(state: dict) -> str | None:
+    """Where an item cannot go back into the table: a key attribute missing, empty, of another
+    type than the table's, or a key that another item already has."""
+    table = state["table"]
+    types = {definition["AttributeName"]: definition["AttributeType"] for definition in table["AttributeDefinitions"]}
+    table_keys = [element["AttributeName"] for element in table["KeySchema"]]
+    index_keys = [
+        element["AttributeName"] for index in table.get("GlobalSecondaryIndexes", []) for element in index["KeySchema"]
+    ]
+    for name in table_keys + index_keys:
+        if name not in types:
+            return f"table.AttributeDefinitions: key attribute {name} has no definition"
+    seen: dict[tuple, int] = {}
+    for position, item in enumerate(state["items"]):
+        # An item without an index's keys is simply not in that index; one without the table's has no place.
+        for name in [*table_keys, *(name for name in index_keys if name in item)]:
+            problem = _key_value_problem(item.get(name), types[name]) if name in item else "Field required"
+            if problem:
+                return f"items.{position}.{name}: {problem}"
+        key = tuple(item[name] for name in table_keys)
+        if key in seen:
+            return f"items.{position}: has the same key as items.{seen[key]}"
+        seen[key] = position
     return None
+
+
+def _key_value_problem(value: Any, attribute_type: str) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, _KEY_TYPES[attribute_type]):
+        return f"a key attribute of type {attribute_type} cannot be {_json_kind(value)}"
+    if value == "":
+        return "a key attribute cannot be empty"
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "true or false", str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
 def _located(error: ValidationError, prefix: tuple = ()) -> str:
     first = error.errors()[0]
-    return f"{'.'.join(str(part) for part in (*prefix, *first['loc']))}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(str(part) for part in (*prefix, *first['loc']))}: {message}"
 
 
 def _first_unreadable_time(state: dict) -> str | None:
@@ -231,7 +331,16 @@ def _first_unreadable_time(state: dict) -> str | None:
     return None
 
 
-def _load_ledger(state: dict) -> Ledger:
+def _load_ledger(state: dict, path: Path) -> Ledger:
+    """The saved ledger in a fresh table; what the checks above let through and DynamoDB still refuses is named too."""
+    try:
+        return _rebuilt_ledger(state)
+    except (ClientError, BotoCoreError) as error:
+        # botocore lists parameter problems on lines of their own; the message stays one line.
+        raise _damaged(path, f"the ledger cannot be rebuilt from it: {' '.join(str(error).split())}") from None
+
+
+def _rebuilt_ledger(state: dict) -> Ledger:
     table_name = state["outputs"]["LedgerTableName"]
     schema = state["table"]
     dynamodb = boto3.resource("dynamodb", region_name=state["region"])
