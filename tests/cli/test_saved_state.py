@@ -573,6 +573,29 @@ def test_a_local_run_with_a_bad_path_stops_before_the_night_starts(cli, tmp_path
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("--state-dir", "--state-dir is empty; give the directory to save the state in"),
+        ("--scenario", "--scenario is empty; give the scenario file"),
+        ("--template", "--template is empty; give the SAM template file"),
+        ("--log-file", "--log-file is empty; give a file name"),
+    ],
+)
+def test_a_local_run_with_an_empty_path_is_refused_not_taken_as_the_current_directory(
+    cli, tmp_path, monkeypatch, option, says
+):
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(troubled_scenario()))
+    monkeypatch.chdir(tmp_path)
+
+    result = cli("local", "run", "--scenario", str(scenario_file), option, "")
+
+    assert result.exit_code == 2 and says in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["scenario.yaml"]
+
+
 def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_path):
     # Exports of a day each: the night cannot end within a second of real time.
     slow = {**troubled_scenario(), "export_speed": {"fixed_seconds": 86_400, "mb_per_minute": 60}}

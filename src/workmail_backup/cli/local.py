@@ -11,18 +11,54 @@ from rich.markup import escape
 from workmail_backup.cli.app import console, errors, local_app
 
 
+def _given_path(option: str, what: str):
+    """A parser that refuses an empty value in one line: ``Path("")`` would silently be the current directory."""
+
+    def parse(value: str | Path) -> Path:
+        # Defaults arrive as paths already; only a typed value can be empty.
+        if isinstance(value, str) and not value.strip():
+            errors.print(f"[red]{option} is empty;[/red] give {what}.", soft_wrap=True)
+            raise typer.Exit(2)
+        return Path(value)
+
+    return parse
+
+
 @local_app.command("run")
 def local_run(
-    scenario: Annotated[Path, typer.Option(help="Scenario file (YAML or JSON) describing the organizations.")],
+    scenario: Annotated[
+        Path,
+        typer.Option(
+            parser=_given_path("--scenario", "the scenario file, such as --scenario scenarios/demo.yaml"),
+            metavar="<path>",
+            help="Scenario file (YAML or JSON) describing the organizations.",
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary and every mailbox as JSON.")] = False,
     max_concurrent: Annotated[int, typer.Option(min=1, max=10, help="Most exports to run at once (1-10).")] = 10,
-    template: Annotated[Path, typer.Option(help="SAM template to deploy locally.")] = Path("template.yaml"),
-    log_file: Annotated[Path, typer.Option(help="Where the handlers' structured logs go during the run.")] = Path(
-        "out/local-run.log"
-    ),
+    template: Annotated[
+        Path,
+        typer.Option(
+            parser=_given_path("--template", "the SAM template file, or leave the option out for template.yaml"),
+            metavar="<path>",
+            help="SAM template to deploy locally.",
+        ),
+    ] = Path("template.yaml"),
+    log_file: Annotated[
+        Path,
+        typer.Option(
+            parser=_given_path("--log-file", "a file name, or leave the option out for out/local-run.log"),
+            metavar="<path>",
+            help="Where the handlers' structured logs go during the run.",
+        ),
+    ] = Path("out/local-run.log"),
     state_dir: Annotated[
         Path | None,
-        typer.Option(help="Save the ledger and executions here after the run, for the commands' --local option."),
+        typer.Option(
+            parser=_given_path("--state-dir", "the directory to save the state in, such as --state-dir out/state"),
+            metavar="<path>",
+            help="Save the ledger and executions here after the run, for the commands' --local option.",
+        ),
     ] = None,
     time_limit: Annotated[
         str, typer.Option(help="Real time after which an unfinished night is stopped (30m, 2h); at most a day.")
