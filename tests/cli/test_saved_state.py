@@ -596,6 +596,24 @@ def test_a_local_run_with_an_empty_path_is_refused_not_taken_as_the_current_dire
     assert sorted(path.name for path in tmp_path.iterdir()) == ["scenario.yaml"]
 
 
+def test_a_local_run_with_an_aws_fault_that_would_never_fire_is_refused_before_the_night(cli, tmp_path):
+    definition = troubled_scenario()
+    definition["environment_faults"] = {
+        "aws_errors": [{"service": "dynamodb", "operation": "Foo", "error": "ThrottlingException"}]
+    }
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(definition))
+
+    result = cli("local", "run", "--scenario", str(scenario_file), "--log-file", str(tmp_path / "log"))
+
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert (
+        "environment_faults.aws_errors[0].operation: the functions make no dynamodb request 'Foo', so the fault "
+        "would never fire; dynamodb requests that can be faulted: BatchWriteItem, GetItem, PutItem, Query, UpdateItem"
+    ) in result.stderr
+
+
 def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_path):
     # Exports of a day each: the night cannot end within a second of real time.
     slow = {**troubled_scenario(), "export_speed": {"fixed_seconds": 86_400, "mb_per_minute": 60}}

@@ -1,11 +1,15 @@
 """Scenario files: what loads, what is refused, and how the refusal reads."""
 
 import json
+import re
 from pathlib import Path
 
+import botocore.session
 import pytest
+from botocore import xform_name
 
 from workmail_backup.local.emulator import ScenarioError, load_scenario
+from workmail_backup.local.emulator.scenario import FAULTABLE_AWS_OPERATIONS
 
 from .conftest import ORG, START, organization, scenario
 
@@ -289,3 +293,102 @@ def test_two_organizations_with_one_alias_are_refused():
     problems = problems_of({"start": "2026-12-03T01:00:00Z", "organizations": [organization, other]})
 
     assert problems == ["scenario: organization aliases must differ, as WorkMail's do; repeated: same"]
+
+
+def _with_aws_error(service: str, operation: str) -> dict:
+    definition = scenario()
+    definition["environment_faults"] = {
+        "aws_errors": [{"service": service, "operation": operation, "error": "ThrottlingException"}]
+    }
+    return definition
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "expected"),
+    [
+        (
+            "dynamodb",
+            "Foo",
+            "environment_faults.aws_errors[0].operation: the functions make no dynamodb request 'Foo', so the "
+            "fault would never fire; dynamodb requests that can be faulted: BatchWriteItem, GetItem, PutItem, "
+            "Query, UpdateItem",
+        ),
+        ("dynamodb", "put_item", "did you mean 'PutItem'? The dynamodb requests that can be faulted: BatchWriteItem"),
+        ("s3", "headobjects", "did you mean 'HeadObject'? The s3 requests that can be faulted: GetBucketLocation"),
+        ("s3", "UpdateItem", "UpdateItem is a dynamodb request: set service: dynamodb"),
+        # Sent by the emulator writing an export, not by the functions.
+        ("s3", "PutObject", "s3 requests that can be faulted: GetBucketLocation, GetPublicAccessBlock, HeadObject"),
+    ],
+)
+def test_an_aws_error_on_a_request_the_functions_never_make_is_refused(service, operation, expected):
+    problems = problems_of(_with_aws_error(service, operation))
+
+    assert len(problems) == 1 and problems[0].startswith("environment_faults.aws_errors[0].operation: ")
+    assert expected in problems[0]
+
+
+def test_every_faultable_aws_operation_is_one_the_functions_call():
+    functions = REPOSITORY / "functions" / "mailbox_backup"
+    table_calls = set(re.findall(r"self\.table\.(\w+)\(", (functions / "ledger.py").read_text()))
+    s3_calls = {
+        call
+        for module in ("preflight.py", "verification.py")
+        for call in re.findall(r"\bs3\.(\w+)\(", (functions / module).read_text())
+    }
+    # batch_writer sends BatchWriteItem; only the operations command `start` withdraws a run, never a night.
+    table_calls = (table_calls - {"batch_writer", "delete_item"}) | {"batch_write_item"}
+
+    assert {xform_name(name) for name in FAULTABLE_AWS_OPERATIONS["dynamodb"]} == table_calls
+    assert {xform_name(name) for name in FAULTABLE_AWS_OPERATIONS["s3"]} == s3_calls
+    session = botocore.session.get_session()
+    for service, names in FAULTABLE_AWS_OPERATIONS.items():
+        assert set(names) <= set(session.get_service_model(service).operation_names)
+
+
+def test_cross_field_problems_are_named_in_the_same_pass_as_field_errors():
+    definition = scenario()
+    organization_ = definition["organizations"][0]
+    organization_["users"][1]["mailbox_mb"] = -5
+    organization_["jobs"] = [
+        {"entity": "alice", "started": "yesterday"},
+        {"entity": "zed", "started": "-2h"},
+        {"entity": "alice", "started": "-3h", "duration": "1h", "state": "RUNNING"},
+    ]
+    organization_["faults"] = {
+        "errors": [{"operation": "ListUsers", "error": "ThrottlingException", "from": "+2h", "until": "+1h"}]
+    }
+    definition["region"] = "Mars"
+
+    problems = problems_of(definition)
+
+    assert [problem.split(": ")[0] for problem in problems] == [
+        "region",
+        "organizations[0].users[1].mailbox_mb",
+        "organizations[0].jobs[0].started",
+        "organizations[0].jobs[1].entity",
+        "organizations[0].jobs[2].state",
+        "organizations[0].faults.errors[0].until",
+    ]
+
+
+def test_a_mailbox_with_a_field_error_is_not_also_called_unknown_where_it_is_named():
+    definition = scenario()
+    organization_ = definition["organizations"][0]
+    # bob, whose size is wrong, is still the mailbox the first job names.
+    organization_["users"][1]["mailbox_mb"] = -5
+    organization_["jobs"] = [{"entity": "BOB", "started": "-2h"}, {"entity": "zed", "started": "-2h"}]
+
+    problems = problems_of(definition)
+
+    assert problems == [
+        "organizations[0].users[1].mailbox_mb: must be >= 0, got -5",
+        "organizations[0].jobs[1].entity: no user or resource has the id, email or name 'zed'",
+    ]
+
+
+def test_an_error_in_a_setting_that_times_depend_on_leaves_the_cross_field_checks_for_later():
+    definition = scenario()
+    definition["export_speed"]["mb_per_minute"] = 0
+    definition["organizations"][0]["jobs"] = [{"entity": "zed", "started": "-2h"}]
+
+    assert problems_of(definition) == ["export_speed.mb_per_minute: must be >= 0.1, got 0"]

@@ -5,7 +5,9 @@ typo that silently fell back to a default would test something other than what i
 author meant. ``docs/scenario-format.md`` documents every field.
 """
 
+import copy
 import difflib
+import re
 import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -208,6 +211,15 @@ class CrashFault(_Strict):
     times: Whole = Field(1, ge=1)
 
 
+# The DynamoDB and S3 requests the functions make during a night, by botocore's operation names,
+# which are what the local runner matches (functions/mailbox_backup: ledger.py, preflight.py,
+# verification.py). A fault on any other request would never fire.
+FAULTABLE_AWS_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "dynamodb": ("BatchWriteItem", "GetItem", "PutItem", "Query", "UpdateItem"),
+    "s3": ("GetBucketLocation", "GetPublicAccessBlock", "HeadObject", "ListObjectsV2"),
+}
+
+
 class AwsErrorFault(_Strict):
     """Answer some DynamoDB or S3 requests of the functions with a transient error."""
 
@@ -221,6 +233,36 @@ class AwsErrorFault(_Strict):
         "ServiceUnavailable",
     ]
     times: Whole = Field(1, ge=1)
+
+    @field_validator("operation")
+    @classmethod
+    def _made_by_the_functions(cls, operation: str, info: ValidationInfo) -> str:
+        service = info.data.get("service")
+        if service is None or operation in FAULTABLE_AWS_OPERATIONS[service]:
+            return operation
+        raise ValueError(_unfaultable(service, operation))
+
+
+def _unfaultable(service: str, operation: str) -> str:
+    accepted = FAULTABLE_AWS_OPERATIONS[service]
+    text = f"the functions make no {service} request {operation!r}, so the fault would never fire"
+    elsewhere = [other for other, names in FAULTABLE_AWS_OPERATIONS.items() if operation in names]
+    if elsewhere:
+        return f"{text}; {operation} is a {elsewhere[0]} request: set service: {elsewhere[0]}"
+    close = _closest(operation, accepted)
+    listed = f"{service} requests that can be faulted: {', '.join(accepted)}"
+    return f"{text}; did you mean {close!r}? The {listed}" if close else f"{text}; {listed}"
+
+
+def _closest(name: str, known: tuple[str, ...]) -> str | None:
+    """The known name ``name`` was likely meant as: the same but for case and underscores
+    (``put_item``, boto3's method name), or one that differs by a slip."""
+    squashed = {candidate.lower(): candidate for candidate in known}
+    same = squashed.get(name.replace("_", "").replace("-", "").lower())
+    if same:
+        return same
+    close = difflib.get_close_matches(name.lower(), list(squashed), n=1, cutoff=0.75)
+    return squashed[close[0]] if close else None
 
 
 class ExportConfigurationFault(_Strict):
@@ -364,12 +406,103 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError([_describe(detail) for detail in error.errors()]) from None
+        details = error.errors()
+        raise ScenarioError([_describe(detail) for detail in details] + _problems_beside(data, details)) from None
 
     problems = scenario_problems(scenario)
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+# Top-level settings the cross-field checks cannot do without: the times and durations, and what they check.
+_NEEDED_FOR_CROSS_FIELD_CHECKS = ("start", "export_speed", "organizations")
+_UNKNOWN_ENTITY = ".entity: no user or resource has the id, email or name "
+
+
+def _problems_beside(data: Mapping[str, Any], details: list) -> list[str]:
+    """The cross-field problems of the rest of a scenario with field errors, so that one pass names both.
+
+    The list entries with a field error are left out (the whole organization, for an error outside
+    its lists) and the rest is checked, each problem naming the entry's place in the file. An error
+    in a setting that the times depend on leaves nothing to check until it is fixed.
+    """
+    left_out: dict[tuple, set[int]] = {}
+    rest = copy.deepcopy(dict(data))
+    for detail in details:
+        location = tuple(part for part in detail["loc"] if not _is_union_branch(part))
+        entries = [position for position, part in enumerate(location) if isinstance(part, int)]
+        if entries:
+            left_out.setdefault(location[: entries[-1]], set()).add(location[entries[-1]])
+        elif location and location[0] not in _NEEDED_FOR_CROSS_FIELD_CHECKS:
+            rest.pop(location[0], None)
+        else:
+            return []
+    try:
+        kept, unnamed = _leave_out(rest, left_out)
+        scenario = Scenario.model_validate(rest)
+    except (LookupError, TypeError):
+        return []
+    except ValidationError as error:
+        # Checks of the whole scenario (aliases that repeat) run only once every field is valid.
+        return [_describe(detail) for detail in error.errors() if not detail["loc"]]
+    problems = [_renumbered(problem, kept) for problem in scenario_problems(scenario)]
+    # A mailbox left out for its own error is still the one a job or a fault names.
+    return [problem for problem in problems if not _names_one_of(problem, unnamed)]
+
+
+def _leave_out(data: dict, left_out: dict[tuple, set[int]]) -> tuple[dict[tuple, list[int]], dict[int, set[str]]]:
+    """Remove the entries from ``data``; return where each remaining entry was, and the names of the
+    mailboxes removed, by organization."""
+    kept: dict[tuple, list[int]] = {}
+    unnamed: dict[int, set[str]] = {}
+    # The deepest first, so that a list's positions still hold while entries inside it go.
+    for path in sorted(left_out, key=len, reverse=True):
+        entries: Any = data
+        for part in path:
+            entries = entries[part]
+        if not isinstance(entries, list):
+            raise TypeError(f"{path} is not a list")
+        if len(path) == 3 and path[0] == "organizations" and path[2] in ("users", "resources"):
+            names = unnamed.setdefault(path[1], set())
+            for position in left_out[path]:
+                if isinstance(entries[position], Mapping):
+                    names.update(
+                        str(entries[position][key]).lower()
+                        for key in ("id", "email", "name")
+                        if entries[position].get(key) is not None
+                    )
+        kept[path] = [position for position in range(len(entries)) if position not in left_out[path]]
+        entries[:] = [entries[position] for position in kept[path]]
+    return kept, unnamed
+
+
+def _renumbered(problem: str, kept: dict[tuple, list[int]]) -> str:
+    """The problem with each field path's positions as they are in the file, not in what was left."""
+
+    def original(match: re.Match) -> str:
+        path: tuple = ()
+        segments = []
+        for segment in match.group(0).split("."):
+            name, bracket, position = segment.partition("[")
+            path += (name,)
+            if bracket:
+                index = int(position.rstrip("]"))
+                index = kept[path][index] if path in kept else index
+                path += (index,)
+                segment = f"{name}[{index}]"
+            segments.append(segment)
+        return ".".join(segments)
+
+    return re.sub(r"organizations\[\d+\](?:\.\w+(?:\[\d+\])?)*", original, problem)
+
+
+def _names_one_of(problem: str, unnamed: dict[int, set[str]]) -> bool:
+    path, found, reference = problem.partition(_UNKNOWN_ENTITY)
+    organization = re.match(r"organizations\[(\d+)\]", path)
+    if not found or organization is None:
+        return False
+    return reference.lower() in {repr(name) for name in unnamed.get(int(organization.group(1)), set())}
 
 
 def _read(source: str | Path) -> str:
