@@ -70,5 +70,5 @@ def test_a_local_run_names_its_failed_mailboxes_with_their_errors_as_stored(cli,
 
     result = cli("local", "run", "--scenario", str(scenario_file), "--log-file", str(tmp_path / "log"), columns=250)
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, "a night with a failed mailbox is not healthy"
     assert f"user000@example.com: {BRACKETED_ERROR}" in result.stdout

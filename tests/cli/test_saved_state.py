@@ -661,3 +661,17 @@ def test_a_reader_that_stops_early_ends_the_command_quietly_as_it_ends_any_unix_
 
     assert process.wait(timeout=120) == -signal.SIGPIPE
     assert stderr == b""
+
+
+def test_run_show_prints_a_failed_state_whose_details_step_functions_left_empty(cli, saved_states, tmp_path):
+    state = json.loads((saved_states["after_night"] / "state.json").read_text())
+    run = next(item for item in state["items"] if item["SK"].startswith("RUN#"))
+    run["status"] = "FAILED"
+    execution = next(item for item in state["executions"] if item["executionArn"] == run["executionArn"])
+    execution["failures"] = [{"timestamp": None, "state": None, "error": None, "cause": None}]
+    (tmp_path / "state.json").write_text(json.dumps(state))
+
+    result = cli("run", "show", "nightly-20261203", "--local", str(tmp_path))
+
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Failed state - at an unknown time: -: -" in result.stdout

@@ -115,7 +115,11 @@ def local_run(
                 f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`",
                 soft_wrap=True,
             )
-    healthy = all(org.run.get("status") == "SUCCEEDED" for org in result.organizations)
+    # Judged as `runs` judges a run: a night with a failed mailbox needs a look too.
+    healthy = all(
+        org.run.get("status") == "SUCCEEDED" and not org.run.get("counts", {}).get("failed")
+        for org in result.organizations
+    )
     raise typer.Exit(0 if healthy else 1)
 
 

@@ -161,9 +161,11 @@ def print_run_detail(console: Console, detail: dict) -> None:
             soft_wrap=True,
         )
     for failure in detail["executionFailures"]:
+        # Step Functions may leave any of these empty; a saved state keeps them as null.
+        when = failure["timestamp"] or "an unknown time"
         console.print(
-            f"[red]Failed state[/red] {escape(failure['state'])} at {failure['timestamp']}: "
-            f"{escape(failure['error'])}: {escape(failure['cause'])}",
+            f"[red]Failed state[/red] {escape(failure['state'] or '-')} at {when}: "
+            f"{escape(failure['error'] or '-')}: {escape(failure['cause'] or '-')}",
             soft_wrap=True,
         )
     jobs = Table(title="Mailboxes", title_justify="left")
