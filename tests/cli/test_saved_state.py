@@ -296,6 +296,10 @@ def _make_a_ledger_item_too_large_for_dynamodb(state: dict) -> dict:
     return state
 
 
+def _rename_the_partition_key(state: dict) -> dict:
+    return json.loads(json.dumps(state).replace('"PK"', '"pk"'))
+
+
 def _drop_a_failed_state_name(state: dict) -> dict:
     state["executions"][0]["failures"] = [{"timestamp": None, "error": "States.Timeout", "cause": None}]
     return state
@@ -309,6 +313,11 @@ def _drop_a_failed_state_name(state: dict) -> dict:
         (lambda state: {**state, "executions": [{"executionArn": 7}]}, "is damaged (executions.0.executionArn:"),
         (_drop_a_failed_state_name, "is damaged (executions.0.failures.0.state: Field required)"),
         (_drop_a_ledger_key, "is damaged (items.0.PK: Field required)"),
+        (_rename_the_partition_key, "is damaged (table.KeySchema: the ledger is keyed by PK and SK, not pk and SK)"),
+        (
+            lambda state: {**state, "table": {**state["table"], "GlobalSecondaryIndexes": []}},
+            "the ledger's index GSI1 is keyed by GSI1PK and GSI1SK",
+        ),
         (_empty_a_ledger_key, "is damaged (items.1.SK: "),
         (_repeat_a_ledger_item, "has the same key as items.0"),
         (lambda state: {**state, "table": {**state["table"], "KeySchema": [{}]}}, "is damaged (table.KeySchema.0."),

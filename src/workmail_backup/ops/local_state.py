@@ -27,6 +27,8 @@ from workmail_backup.ops.errors import InvalidRequestError, OperationsError
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 _TABLE_SETTINGS = ("KeySchema", "AttributeDefinitions")
+LEDGER_TABLE_KEYS = ("PK", "SK")
+LEDGER_INDEX, LEDGER_INDEX_KEYS = "GSI1", ("GSI1PK", "GSI1SK")
 
 
 def save_state(environment, directory: Path) -> Path:
@@ -279,6 +281,9 @@ def _first_key_problem(state: dict) -> str | None:
     index_keys = [
         element["AttributeName"] for index in table.get("GlobalSecondaryIndexes", []) for element in index["KeySchema"]
     ]
+    problem = _ledger_schema_problem(table, table_keys)
+    if problem:
+        return problem
     for name in table_keys + index_keys:
         if name not in types:
             return f"table.AttributeDefinitions: key attribute {name} has no definition"
@@ -293,6 +298,24 @@ def _first_key_problem(state: dict) -> str | None:
         if key in seen:
             return f"items.{position}: has the same key as items.{seen[key]}"
         seen[key] = position
+    return None
+
+
+def _ledger_schema_problem(table: dict, table_keys: list[str]) -> str | None:
+    """The ledger's code reads these key names; a table keyed otherwise would answer no query."""
+    if table_keys != list(LEDGER_TABLE_KEYS):
+        return (
+            f"table.KeySchema: the ledger is keyed by {' and '.join(LEDGER_TABLE_KEYS)}, not {' and '.join(table_keys)}"
+        )
+    indexes = {
+        index["IndexName"]: [element["AttributeName"] for element in index["KeySchema"]]
+        for index in table.get("GlobalSecondaryIndexes", [])
+    }
+    if indexes.get(LEDGER_INDEX) != list(LEDGER_INDEX_KEYS):
+        return (
+            f"table.GlobalSecondaryIndexes: the ledger's index {LEDGER_INDEX} is keyed by "
+            f"{' and '.join(LEDGER_INDEX_KEYS)}"
+        )
     return None
 
 
