@@ -39,8 +39,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
 def finish_run(
     ledger: Ledger, organization_id: str, run_id: str, error: str | None = None, execution_arn: str | None = None
 ) -> dict:
-    summary = _summarize(ledger, organization_id, run_id)
     run = ledger.get_run(organization_id, run_id)
+    if run and run.get("status") == "SKIPPED" and not error:
+        # A night left to an earlier run is recorded as StartRun wrote it; only its summary is due.
+        return {"organizationId": organization_id, "runId": run_id, "status": "SKIPPED", "counts": {}, "error": None}
+
+    summary = _summarize(ledger, organization_id, run_id)
     status = "FAILED" if error else "SUCCEEDED"
     fields = {
         "status": status,

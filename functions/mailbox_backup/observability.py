@@ -38,6 +38,9 @@ class RunReport:
     overdue_mailboxes: int
     failures: list[tuple[str, str]] = field(default_factory=list)  # (mailbox, reason)
     error: str | None = None
+    # A night left to an earlier run: why, and that run's id.
+    reason: str | None = None
+    left_to_run_id: str | None = None
 
     @property
     def duration_seconds(self) -> float:
@@ -110,12 +113,16 @@ def record_slot_utilization(
 
 def summary_subject(report: RunReport) -> str:
     """An e-mail subject of at most 100 characters, as SNS requires."""
-    verdict = "FAILED" if report.status != "SUCCEEDED" else ("with failures" if report.counts.get("failed") else "OK")
+    succeeded = "with failures" if report.counts.get("failed") else "OK"
+    verdict = {"SUCCEEDED": succeeded, "SKIPPED": "SKIPPED"}.get(report.status, "FAILED")
     return f"workmail-backup {report.run_id} {verdict}: {report.organization_id}"[:100]
 
 
 def summary_message(report: RunReport, where_to_look: Iterable[str], max_failures: int = 20) -> str:
     """The run summary for operators: counts, each failure with its reason, and where to look next."""
+    if report.status == "SKIPPED":
+        return _skipped_night_message(report, where_to_look)
+
     counts = report.counts
     lines = [
         f"Run {report.run_id} of organization {report.organization_id}: {report.status}.",
@@ -136,3 +143,14 @@ def summary_message(report: RunReport, where_to_look: Iterable[str], max_failure
             lines.append(f"- and {len(report.failures) - max_failures} more.")
     lines += ["", "Where to look:"] + [f"- {place}" for place in where_to_look]
     return "\n".join(lines)
+
+
+def _skipped_night_message(report: RunReport, where_to_look: Iterable[str]) -> str:
+    lines = [
+        f"Run {report.run_id} of organization {report.organization_id}: SKIPPED.",
+        f"Why: {report.reason}.",
+        f"Mailboxes overdue (no verified export recently): {report.overdue_mailboxes}.",
+        "",
+        "Where to look:",
+    ]
+    return "\n".join(lines + [f"- {place}" for place in where_to_look])

@@ -21,14 +21,17 @@ def report_run(ledger: Ledger, sink: Metrics, organization_id: str, run_id: str)
     """Emit the run's metrics and publish its summary; return what was reported."""
     report = build_report(ledger, organization_id, run_id, utc_now(), _overdue_after())
 
-    record_run_metrics(sink, report)
+    if report.status != "SKIPPED":
+        # A skipped night exported nothing; the run it was left to reports the numbers when it ends.
+        record_run_metrics(sink, report)
 
     topic_arn = os.environ.get("NOTIFICATION_TOPIC_ARN", "").strip()
     if topic_arn:
+        run_to_look_at = report.left_to_run_id or run_id
         clients.sns().publish(
             TopicArn=topic_arn,
             Subject=summary_subject(report),
-            Message=summary_message(report, where_to_look(organization_id, run_id, ledger.table.name)),
+            Message=summary_message(report, where_to_look(organization_id, run_to_look_at, ledger.table.name)),
         )
         logger.info("Run summary published", extra={"topic_arn": topic_arn})
     return report
@@ -57,6 +60,8 @@ def build_report(
             if task.get("status") == "FAILED"
         ],
         error=run.get("error"),
+        reason=run.get("reason"),
+        left_to_run_id=run.get("leftToRunId"),
     )
 
 
@@ -74,8 +79,10 @@ def count_overdue(mailboxes, now: datetime, overdue_after: timedelta) -> int:
 def where_to_look(organization_id: str, run_id: str, table_name: str) -> list[str]:
     stack = os.environ.get("STACK_NAME") or "<stack>"
     return [
-        f"workmail-backup run show {run_id} --stack {stack}: every mailbox of the run, with its outcome.",
-        f"workmail-backup mailboxes --overdue 2d --stack {stack}: mailboxes without a recent export.",
+        f"workmail-backup run show {run_id} --org {organization_id} --stack {stack}: "
+        "every mailbox of the run, with its outcome.",
+        f"workmail-backup mailboxes --overdue 2d --org {organization_id} --stack {stack}: "
+        "mailboxes without a recent export.",
         f"workmail-backup doctor --stack {stack}: the organization, bucket, key and export role checks.",
         f"DynamoDB table {table_name}, partition RUN#{organization_id}#{run_id}: the run's tasks and errors.",
         "CloudWatch Logs of the Controller function, filtered on the run_id key, for each export's story.",

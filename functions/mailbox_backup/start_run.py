@@ -125,11 +125,13 @@ def _leave_night_to(ledger, busy: dict, organization_id: str, run_id: str, execu
         "endedAt": iso(now),
         "executionArn": execution_arn,
         "reason": reason,
+        "leftToRunId": busy["runId"],
         "counts": {},
     }
     ledger.create_run(run)
     logger.info("Night left to an earlier run", extra={"open_run_id": busy["runId"]})
-    return {**_state_output(run), "alreadyFinished": True, "reason": reason}
+    # leftToRunId sends the state machine to FinishRun, which tells the operators of this night.
+    return {**_state_output(run), "alreadyFinished": True, "reason": reason, "leftToRunId": busy["runId"]}
 
 
 class _Budget:

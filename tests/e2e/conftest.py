@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
 
 from workmail_backup.local.emulator import load_scenario
 from workmail_backup.local.runner import LocalEnvironment
@@ -31,6 +33,14 @@ def scenario(*organizations: dict, start: str = START) -> dict:
         "export_speed": {"fixed_seconds": 120, "mb_per_minute": 60},
         "organizations": list(organizations) or [organization()],
     }
+
+
+def published_summaries(environment) -> list[tuple[str, str]]:
+    """(subject, message) of every run summary sent to the stack's topic, oldest first."""
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][environment.region].topics[
+        environment.stack.outputs["NotificationTopicArn"]
+    ]
+    return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]
 
 
 @pytest.fixture

@@ -4,32 +4,23 @@ import json
 import os
 
 import yaml
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sns.models import sns_backends
 
-from tests.e2e.conftest import ORG, organization, scenario
+from tests.e2e.conftest import ORG, organization, published_summaries, scenario
 from workmail_backup.local.emulator import load_scenario
 from workmail_backup.local.runner import LocalEnvironment
 
 FAILING = {"job_outcomes": [{"entity": "user001", "state": "FAILED", "error_info": "Mailbox is being migrated."}]}
 
 
-def _published(environment) -> list[tuple[str, str]]:
-    topic = sns_backends[DEFAULT_ACCOUNT_ID][environment.region].topics[
-        environment.stack.outputs["NotificationTopicArn"]
-    ]
-    return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]
-
-
 def test_run_summary_lists_the_failed_export_with_its_reason_and_where_to_look(local_environment):
     with local_environment(scenario(organization(users=4, faults=FAILING))) as environment:
         result = environment.run_nightly()
 
-        ((subject, message),) = _published(environment)
+        ((subject, message),) = published_summaries(environment)
         assert subject == f"workmail-backup {result.run_id} with failures: {ORG}"
         assert "Exported 3 of 4 mailboxes; failed 1" in message
         assert "- user001@example.com: Mailbox is being migrated." in message
-        assert f"workmail-backup run show {result.run_id} --stack {environment.stack.stack_name}" in message
+        assert f"workmail-backup run show {result.run_id} --org {ORG} --stack {environment.stack.stack_name}" in message
 
 
 def test_handlers_emit_the_run_metrics_per_organization(local_environment, capfd):

@@ -6,7 +6,7 @@ from datetime import timedelta
 import boto3
 
 from mailbox_backup.ledger import iso, queue_partition
-from tests.e2e.conftest import ORG, organization, scenario
+from tests.e2e.conftest import ORG, organization, published_summaries, scenario
 
 
 def _outcomes(result) -> dict[str, str]:
@@ -133,6 +133,11 @@ def test_a_run_longer_than_a_day_is_left_to_finish_and_the_next_night_plans_no_s
         second = environment.ledger.get_run(ORG, "nightly-20261204")
         assert second["status"] == "SKIPPED" and "run nightly-20261203 is still working" in second["reason"]
         assert first.organizations[0].run["status"] == "SUCCEEDED"
+        night_summary, run_summary = published_summaries(environment)
+        assert night_summary[0] == f"workmail-backup nightly-20261204 SKIPPED: {ORG}"
+        assert "Why: run nightly-20261203 is still working through the organization's queue" in night_summary[1]
+        assert f"workmail-backup run show nightly-20261203 --org {ORG}" in night_summary[1]
+        assert run_summary[0] == f"workmail-backup nightly-20261203 OK: {ORG}"
         assert set(_outcomes(first).values()) == {"EXPORTED"}
         jobs = [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
         assert len(jobs) == len({job.entity_id for job in jobs}) == 35

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import pytest
 from aws_lambda_powertools import Metrics
 
-from mailbox_backup.observability import RunReport, record_run_metrics, record_slot_utilization, summary_message
+from mailbox_backup.observability import (
+    RunReport,
+    record_run_metrics,
+    record_slot_utilization,
+    summary_message,
+    summary_subject,
+)
 
 ORG = "m-" + "a" * 32
 REPORT = RunReport(
@@ -120,3 +126,17 @@ def test_summary_of_a_stopped_run_leads_with_its_error_and_caps_the_failure_list
     assert "The run stopped early: PreflightFailedError: bucket" in message
     assert "- user19@example.com: failed" in message and "user20@example.com" not in message
     assert "- and 5 more." in message
+
+
+def test_summary_of_a_skipped_night_names_the_run_that_goes_on_and_why():
+    reason = "run nightly-20261202 is still working through the organization's queue and goes on"
+    report = RunReport(
+        **{**REPORT.__dict__, "status": "SKIPPED", "reason": reason, "left_to_run_id": "nightly-20261202"}
+    )
+
+    message = summary_message(report, ["workmail-backup run show nightly-20261202 --stack prod"])
+
+    assert summary_subject(report) == f"workmail-backup nightly-20261203 SKIPPED: {ORG}"
+    assert f"Why: {reason}." in message
+    assert "Exported" not in message and "Failed exports" not in message
+    assert message.endswith("Where to look:\n- workmail-backup run show nightly-20261202 --stack prod")
