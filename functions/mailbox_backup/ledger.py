@@ -149,11 +149,15 @@ class Ledger:
         )
 
     def open_runs(self, organization_id: str) -> list[dict]:
-        """The organization's runs still planning or running: read once a night, never in the loop."""
+        """The organization's runs still requested, planning or running: read once per start, never in the loop.
+
+        Strongly consistent, so that a run recorded a moment ago by a rival start is seen.
+        """
         condition = Key("PK").eq(f"ORG#{organization_id}") & Key("SK").begins_with("RUN#")
         arguments: dict[str, Any] = {
             "KeyConditionExpression": condition,
             "FilterExpression": Attr("status").is_in(list(OPEN_RUN_STATES)),
+            "ConsistentRead": True,
         }
         found = []
         while True:

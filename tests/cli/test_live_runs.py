@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from mailbox_backup.ledger import Ledger
 from tests.cli.conftest import DISABLED, FAILING, ORG, open_environment, troubled_scenario
 from tests.e2e.conftest import organization, scenario
 
@@ -325,3 +326,38 @@ def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_p
         assert code == 0 and started["started"]
         assert wait_for_execution(environment, started["executionArn"]) == "SUCCEEDED"
         assert environment.ledger.get_run(ORG, started["runId"])["counts"]["exported"] == 3
+
+
+def test_of_two_starts_at_the_same_moment_at_most_one_goes_on(cli, tmp_path, monkeypatch):
+    with open_environment(tmp_path, scenario(organization(users=3))) as environment:
+        source = [
+            "--table",
+            environment.stack.outputs["LedgerTableName"],
+            "--state-machine",
+            environment.stack.outputs["OrganizationBackupStateMachineArn"],
+        ]
+        environment.run_nightly()
+        environment.clock.advance(DAY_AND_AN_HOUR)
+
+        # GIVEN a rival start that records its run just after this one found none open
+        rival = {"organizationId": ORG, "runId": "manual-20261204T235959Z", "status": "REQUESTED"}
+        record_run = Ledger.create_run
+
+        def rival_records_first(ledger, run):
+            if run["runId"] != rival["runId"]:
+                monkeypatch.setattr(Ledger, "create_run", record_run)
+                record_run(ledger, {**rival, "startedAt": run["startedAt"]})
+            return record_run(ledger, run)
+
+        monkeypatch.setattr(Ledger, "create_run", rival_records_first)
+
+        # WHEN this start records its own run THEN it sees the rival, withdraws and starts nothing
+        refused = cli("start", *source)
+        assert refused.exit_code == 1
+        assert f"Run {rival['runId']} of {ORG} is REQUESTED" in refused.stderr
+        open_runs = [run["runId"] for run in environment.ledger.open_runs(ORG)]
+        assert open_runs == [rival["runId"]]
+        executions = environment.stepfunctions.list_executions(
+            stateMachineArn=environment.stack.outputs["OrganizationBackupStateMachineArn"]
+        )["executions"]
+        assert not [execution for execution in executions if execution["status"] == "RUNNING"]

@@ -131,11 +131,24 @@ def _one_organization(backend: Backend, organization_id: str | None) -> str:
 def _refuse_if_open(backend: Backend, organization_id: str) -> None:
     run = current_run(backend, organization_id)
     if run and not _abandoned(backend, run):
-        raise RunRefusedError(
-            f"Run {run['runId']} of {organization_id} is {run['status']} since {run.get('startedAt')}; "
-            "a second run would take the same mailboxes and the same ten export slots, so wait for it "
-            "(`workmail-backup watch`)."
-        )
+        raise _second_run_refused(organization_id, run)
+
+
+def _refuse_if_a_rival_opened(backend: Backend, organization_id: str, run_id: str) -> None:
+    """Two starts can both pass the first check before either records its run. Each checks again
+    after recording, and one that sees another open run steps back: at worst both do, never do both go on."""
+    for run in backend.ledger.open_runs(organization_id):
+        if run["runId"] != run_id and not _abandoned(backend, run):
+            backend.ledger.withdraw_run(organization_id, run_id)
+            raise _second_run_refused(organization_id, run)
+
+
+def _second_run_refused(organization_id: str, run: dict) -> RunRefusedError:
+    return RunRefusedError(
+        f"Run {run['runId']} of {organization_id} is {run['status']} since {run.get('startedAt')}; "
+        "a second run would take the same mailboxes and the same ten export slots, so wait for it "
+        "(`workmail-backup watch`)."
+    )
 
 
 def _abandoned(backend: Backend, run: dict) -> bool:
@@ -198,3 +211,4 @@ def _request(backend: Backend, organization_id: str, run_id: str, mailbox_ids: l
         run["requestedMailboxes"] = mailbox_ids
     if not backend.ledger.create_run(run):
         raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.")
+    _refuse_if_a_rival_opened(backend, organization_id, run_id)
