@@ -35,6 +35,12 @@ class HeldTime:
         self.clock._participants = self.counting
 
 
+def stack_options(environment) -> list[str]:
+    """The options that point the CLI at the local stack's ledger and state machine."""
+    outputs = environment.stack.outputs
+    return ["--table", outputs["LedgerTableName"], "--state-machine", outputs["OrganizationBackupStateMachineArn"]]
+
+
 def wait_for_execution(environment, execution_arn: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,12 +64,7 @@ def wait_for_active_jobs(environment, count: int, timeout: float = 300) -> None:
 
 def test_start_watch_and_retry_through_several_nights(cli, tmp_path, monkeypatch):
     with open_environment(tmp_path, troubled_scenario()) as environment:
-        source = [
-            "--table",
-            environment.stack.outputs["LedgerTableName"],
-            "--state-machine",
-            environment.stack.outputs["OrganizationBackupStateMachineArn"],
-        ]
+        source = stack_options(environment)
         environment.run_nightly()
 
         # GIVEN a night in which user001's export failed
@@ -303,12 +304,7 @@ def test_a_mailbox_gone_from_workmail_says_why_and_stops_counting_once_no_longer
 
 def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_path):
     with open_environment(tmp_path, scenario(organization(users=3))) as environment:
-        source = [
-            "--table",
-            environment.stack.outputs["LedgerTableName"],
-            "--state-machine",
-            environment.stack.outputs["OrganizationBackupStateMachineArn"],
-        ]
+        source = stack_options(environment)
         night = environment.run_nightly()
         environment.clock.advance(DAY_AND_AN_HOUR)
 
@@ -330,12 +326,7 @@ def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_p
 
 def test_of_two_starts_at_the_same_moment_at_most_one_goes_on(cli, tmp_path, monkeypatch):
     with open_environment(tmp_path, scenario(organization(users=3))) as environment:
-        source = [
-            "--table",
-            environment.stack.outputs["LedgerTableName"],
-            "--state-machine",
-            environment.stack.outputs["OrganizationBackupStateMachineArn"],
-        ]
+        source = stack_options(environment)
         environment.run_nightly()
         environment.clock.advance(DAY_AND_AN_HOUR)
 
