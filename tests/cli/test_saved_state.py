@@ -461,13 +461,28 @@ def test_report_with_since_after_until_is_refused(cli, saved_states, tmp_path):
         "-o",
         str(tmp_path / "r.html"),
         "--since",
-        "2026-12-05",
+        "2026-12-02",
         "--until",
-        "2026-12-01",
+        "2026-11-30",
         *_local(saved_states),
     )
 
     assert result.exit_code == 2 and "must come before" in result.stderr
+
+
+def test_report_starting_in_the_future_is_refused(cli, saved_states, tmp_path):
+    result = cli("report", "-o", str(tmp_path / "r.html"), "--since", "2099-01-01", *_local(saved_states))
+
+    assert result.exit_code == 2 and "--since (2099-01-01T00:00:00Z) is in the future" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_forecasts_full_coverage_as_the_coverage_command_does(cli, saved_states):
+    code, answer = cli.json("coverage", *_local(saved_states))
+    report = json.loads(cli("report", "--format", "json", "-o", "-", *_local(saved_states)).stdout)
+
+    assert answer["forecastComplete"] and report["coverage"]["noForecastBecause"] is None
+    assert report["coverage"]["forecastComplete"][:10] == answer["forecastComplete"][:10]
 
 
 @pytest.mark.parametrize("command", [["start"], ["start", "-m", FAILING], ["retry-failed"]])

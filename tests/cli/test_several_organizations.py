@@ -59,9 +59,24 @@ def test_coverage_of_an_organization_whose_users_were_never_listed_is_not_comple
     table = cli("coverage", *two_organizations).stdout
     assert "no run has listed its mailboxes yet" in table
     # The listed organization measured a rate; the forecast waits for the other one, and says so.
-    assert "No forecast until a run has listed the mailboxes of every organization." in table
+    assert "No forecast: no run has listed the mailboxes of every organization yet." in table
     assert "Nothing yet shows that the deadline 2027-03-31 will be met." in table
     assert "At this pace" not in table
+
+
+def test_report_of_an_organization_whose_users_were_never_listed_does_not_call_it_covered(
+    cli, two_organizations, tmp_path
+):
+    output = tmp_path / "report.html"
+
+    result = cli("report", "-o", str(output), *two_organizations)
+
+    html = output.read_text()
+    section = html[html.index(f"Organization {OTHER_ORG}") :]
+    assert result.exit_code == 1
+    assert "No run has listed this organization's mailboxes yet, so none is covered" in section
+    assert "every exportable mailbox has a verified export" not in section
+    assert "no forecast: no run has listed the mailboxes of every organization yet" in html
 
 
 def test_overdue_mailboxes_of_an_organization_never_listed_are_not_called_healthy(cli, two_organizations):

@@ -289,7 +289,7 @@ def print_coverage(console: Console, answer: dict) -> None:
     for organization_id in unlisted:
         console.print(f"  [red]![/red] {organization_id}: no run has listed its mailboxes yet, so none is covered.")
     if answer["covered"] < answer["eligible"] or unlisted:
-        console.print(_forecast_sentence(answer, unlisted))
+        console.print(_forecast_sentence(answer))
     for organization in answer["organizations"]:
         if not organization["missing"]:
             continue
@@ -312,7 +312,7 @@ def _deadline_text(deadline: str) -> str:
     return deadline[:10] if deadline.endswith("T23:59:59Z") else deadline
 
 
-def _forecast_sentence(answer: dict, unlisted: list[str]) -> str:
+def _forecast_sentence(answer: dict) -> str:
     deadline = _deadline_text(answer["deadline"])
     if answer["deadlinePassed"]:
         missed = answer["eligible"] - answer["covered"]
@@ -322,10 +322,8 @@ def _forecast_sentence(answer: dict, unlisted: list[str]) -> str:
             "At the measured rate, and once WorkMail's 24-hour rule allows, all will have one by "
             f"{answer['forecastComplete'][:10]}."
         )
-    elif unlisted:
-        sentence = "No forecast until a run has listed the mailboxes of every organization."
     else:
-        sentence = "No verified export in the last 14 days to measure a rate by: no forecast."
+        sentence = f"No forecast: {answer['noForecastBecause']}."
     if answer["forecastMissesDeadline"] and answer["forecastComplete"]:
         sentence += f" [red]At this pace the deadline {deadline} will be missed.[/red]"
     elif answer["forecastMissesDeadline"]:

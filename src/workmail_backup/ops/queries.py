@@ -292,9 +292,17 @@ def _mailbox_line(mailbox: dict, now: datetime) -> dict:
 # Coverage ---------------------------------------------------------------------------------------
 
 
-def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization_id: str | None = None) -> dict:
-    """Share of exportable mailboxes with a verified export by ``deadline``, and when all will have one."""
-    now = utc_now()
+def coverage(
+    backend: Backend,
+    deadline: datetime = END_OF_SUPPORT,
+    organization_id: str | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Share of exportable mailboxes with a verified export by ``deadline``, and when all will have one.
+
+    ``now`` is when the rate is measured and the forecast starts (default: this moment).
+    """
+    now = now or utc_now()
     organizations = [
         _organization_coverage(backend, org, deadline, now) for org in backend.organizations(organization_id)
     ]
@@ -311,12 +319,21 @@ def coverage(backend: Backend, deadline: datetime = END_OF_SUPPORT, organization
         "covered": covered,
         "share": _share(covered, eligible, all_listed),
         "forecastComplete": forecast,
+        "noForecastBecause": None if forecast else _why_no_forecast(deadline < now, all_listed),
         # No forecast at all is no promise either.
         "forecastMissesDeadline": (covered < eligible or not all_listed)
         and (forecast is None or forecast > iso(deadline)),
         "organizations": organizations,
         "healthy": eligible == covered and all_listed,
     }
+
+
+def _why_no_forecast(deadline_passed: bool, all_listed: bool) -> str:
+    if deadline_passed:
+        return "the deadline has passed; what was missing then is history"
+    if not all_listed:
+        return "no run has listed the mailboxes of every organization yet"
+    return f"no verified export in the last {RATE_WINDOW.days} days to measure a rate by"
 
 
 def _organization_coverage(backend: Backend, organization_id: str, deadline: datetime, now: datetime) -> dict:
@@ -370,7 +387,7 @@ def _exports_per_day(runs: list[dict], now: datetime) -> float:
     Failed and never-exported mailboxes come first in every run's queue, so this is also the
     pace at which the missing ones are being covered.
     """
-    recent = [run for run in runs if run.get("startedAt") and parse_iso(run["startedAt"]) >= now - RATE_WINDOW]
+    recent = [run for run in runs if run.get("startedAt") and now - RATE_WINDOW <= parse_iso(run["startedAt"]) <= now]
     exported = sum(int(run.get("counts", {}).get("exported", 0)) for run in recent)
     if not recent or not exported:
         return 0.0

@@ -55,24 +55,28 @@ def build_report(
     until: datetime | None = None,
     organization_id: str | None = None,
 ) -> dict:
-    until = until or utc_now()
+    now = utc_now()
+    until = until or now
     since = since or until - DEFAULT_PERIOD
+    if since > now:
+        raise InvalidRequestError(f"--since ({iso(since)}) is in the future: the ledger ends at {iso(now)}.")
     if since >= until:
         raise InvalidRequestError(f"--since ({iso(since)}) must come before --until ({iso(until)}).")
-    organizations = [_organization(backend, org, since, until) for org in backend.organizations(organization_id)]
+    # Coverage is as of the period's end; a period ending now or later is measured now, with a forecast.
+    as_of = min(until, now)
+    organizations = [_organization(backend, org, since, until, as_of) for org in backend.organizations(organization_id)]
+    summary = coverage(backend, as_of, organization_id, now=as_of)
     return {
-        "generatedAt": iso(utc_now()),
+        "generatedAt": iso(now),
         "source": backend.description,
         "since": iso(since),
         "until": iso(until),
-        "coverage": {
-            key: value for key, value in coverage(backend, until, organization_id).items() if key != "organizations"
-        },
+        "coverage": {key: value for key, value in summary.items() if key != "organizations"},
         "organizations": organizations,
     }
 
 
-def _organization(backend: Backend, organization_id: str, since: datetime, until: datetime) -> dict:
+def _organization(backend: Backend, organization_id: str, since: datetime, until: datetime, as_of: datetime) -> dict:
     mailboxes = sorted(
         backend.ledger.mailboxes(organization_id), key=lambda item: item.get("email") or item["entityId"]
     )
@@ -89,7 +93,7 @@ def _organization(backend: Backend, organization_id: str, since: datetime, until
     ]
     return {
         "organizationId": organization_id,
-        "coverage": coverage(backend, until, organization_id)["organizations"][0],
+        "coverage": coverage(backend, as_of, organization_id, now=as_of)["organizations"][0],
         "mailboxes": [_mailbox(mailbox, jobs[mailbox["entityId"]], since, until) for mailbox in mailboxes],
         "failures": _failures(mailboxes, jobs, runs, since, until),
         "runs": [_run_line(run) for run in runs],
