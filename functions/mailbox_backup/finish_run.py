@@ -103,8 +103,9 @@ def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
             summary.counts["deferred"] += 1
         if status == "SKIPPED":
             summary.skip_reasons[task.get("reasonCategory") or task.get("reason", "unknown")] += 1
-        if "expectedSeconds" in task:
-            # Planned for export: an enabled mailbox, whatever happened to it in this run.
+        if "previouslyExported" in task:
+            # An enabled mailbox, planned for export or held back by the 24-hour rule, whatever
+            # happened to it in this run.
             summary.exportable += 1
             if status != "EXPORTED" and not task.get("previouslyExported"):
                 summary.never_exported += 1

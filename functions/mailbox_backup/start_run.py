@@ -307,6 +307,9 @@ def _decide(settings, client, mailbox, workmail_last_start, run_id, now, size_lo
             "status": "SKIPPED",
             "reason": _too_recent_reason(previous, mailbox, not_before),
             "reasonCategory": "exported within the last 24 hours",
+            # Still a mailbox to export: the run's forecast counts it, from when WorkMail allows it.
+            "previouslyExported": bool(mailbox.get("lastSuccessAt")),
+            "notBefore": iso(not_before),
         }
 
     if mailbox["kind"] == "USER" and not mailbox.get("lastDurationSeconds") and size_lookups.take():

@@ -64,6 +64,11 @@ def test_a_mailbox_exported_by_someone_else_two_hours_ago_is_skipped_with_the_re
         assert [job.entity_id for job in environment.emulator.jobs(ORG) if job.started_by == "api"].count(
             mailbox["entityId"]
         ) == 0
+        # Someone else's export is no verified one: the run's forecast still waits for this mailbox.
+        forecast = result.organizations[0].run["forecast"]
+        assert forecast["mailboxesWithoutExport"] == 1
+        # Its start, two hours before the night began, lets WorkMail take it again 24 hours later.
+        assert forecast["allExportedBy"] >= "2026-12-03T23:00:00Z"
 
 
 def test_a_second_run_right_after_the_first_exports_nothing_and_says_why(local_environment):

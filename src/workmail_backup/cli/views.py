@@ -211,7 +211,7 @@ def _pace_sentence(pace: dict) -> str:
     return (
         f"a mean export took {human_duration(pace['meanExportSeconds'])}, so the slots export about "
         f"{round(pace['mailboxesPerDay']):,} mailboxes a day and a full pass takes about {full_pass}; "
-        f"{pace['mailboxesWithoutExport']} of the mailboxes this run planned still have no export"
+        f"{pace['mailboxesWithoutExport']} exportable mailbox(es) still have no verified export"
         + (
             f"; this pace and WorkMail's 24-hour rule allow them all by {pace['allExportedBy']}."
             if pace["mailboxesWithoutExport"]
