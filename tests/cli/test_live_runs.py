@@ -201,6 +201,10 @@ def test_start_of_named_mailboxes_exports_only_those(cli, tmp_path):
         source = [*table, "--state-machine", environment.stack.outputs["OrganizationBackupStateMachineArn"]]
         environment.run_nightly()
 
+        # WHEN no state machine is named THEN that is what the refusal says, not the 24-hour rule
+        no_machine = cli("start", *table, "-m", "user003@example.com")
+        assert no_machine.exit_code == 2 and "needs the OrganizationBackup state machine" in no_machine.stderr
+
         # WHEN the named mailboxes were exported last night THEN the 24-hour rule refuses, with the time it opens
         refused = cli("start", *source, "-m", "user003@example.com")
         assert refused.exit_code == 1

@@ -153,7 +153,7 @@ def test_mailboxes_lists_every_mailbox_with_its_last_verified_export(cli, saved_
     code, answer = cli.json("mailboxes", *_local(saved_states))
 
     by_email = {line["email"]: line for line in answer["mailboxes"]}
-    assert code == 0
+    assert code == 1, "a mailbox whose last export failed is not healthy, as in status and runs"
     assert len(by_email) == 13
     assert by_email["user000@example.com"]["lastSuccessAt"] and by_email["user000@example.com"]["ageSeconds"] >= 0
     assert by_email[FAILING]["lastSuccessAt"] is None and by_email[FAILING]["lastError"] == "Mailbox is corrupt."
@@ -563,6 +563,10 @@ def render_in_headless_chromium(page: Path, profile: Path) -> str:
         (["report", "--output", "{tmp}"], "cannot be written"),
         (["start", "-m", " "], "no mailbox named"),
         (["start", "--mailboxes-from", "{tmp}/latin1.txt"], "--mailboxes-from is not UTF-8 text"),
+        (["report", "--output", ""], "is empty; give the file to write, or '-' for stdout"),
+        (["report", "--output", "{tmp}/no/such/r.html"], "the directory {tmp}/no/such does not exist"),
+        (["status", "--org", ""], "is empty; give an organization id, or leave --org out"),
+        (["coverage", "--org", "acme"], "is not a WorkMail organization id"),
     ],
 )
 def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, tmp_path, arguments, says):
@@ -570,7 +574,8 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
 
     result = cli(*[argument.format(tmp=tmp_path) for argument in arguments], *_local(saved_states))
 
-    assert result.exit_code == 2 and says in result.stderr
+    assert result.exit_code == 2 and says.format(tmp=tmp_path) in result.stderr
+    assert not (tmp_path / "no").exists(), "a mistyped directory is named, not created"
     assert "Traceback" not in result.output
 
 

@@ -20,6 +20,7 @@ import typer
 from rich.live import Live
 from rich.markup import escape
 
+from mailbox_backup.inputs import ORGANIZATION_ID
 from workmail_backup.cli import views
 from workmail_backup.cli.app import app, console, errors
 from workmail_backup.ops import actions, queries, report
@@ -63,8 +64,21 @@ LocalOption = Annotated[
 ]
 RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION, profile).")]
 ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE).")]
+
+
+def _organization_id(value: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter("is empty; give an organization id, or leave --org out for every organization.")
+    if not ORGANIZATION_ID.match(value.strip()):
+        raise typer.BadParameter("is not a WorkMail organization id: those are m- followed by 32 lowercase hex digits.")
+    return value.strip()
+
+
 OrgOption = Annotated[
-    str | None, typer.Option("--org", envvar="WORKMAIL_BACKUP_ORG", help="Only this WorkMail organization.")
+    str | None,
+    typer.Option(
+        "--org", envvar="WORKMAIL_BACKUP_ORG", parser=_organization_id, help="Only this WorkMail organization."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -281,7 +295,8 @@ def mailboxes(
     *,
     source: Source,
 ) -> None:
-    """Every mailbox with its last verified export and its age; with --overdue, exits 1 if any is older."""
+    """Every mailbox with its last verified export and its age; exits 1 if a mailbox's last export failed,
+    and with --overdue if any is older."""
     with answering(source) as backend:
         limit = parse_duration(overdue) if overdue is not None else None
         listed = queries.list_mailboxes(backend, org, limit)
@@ -291,7 +306,8 @@ def mailboxes(
         print_json({"overdue": overdue, "mailboxes": listed, "unlistedOrganizations": unlisted})
     else:
         views.print_mailboxes(console, listed, overdue, unlisted)
-    finish(overdue is None or not (listed or unlisted))
+    any_failed = any(line["lastOutcome"] == "FAILED" for line in listed)
+    finish(not any_failed and (overdue is None or not (listed or unlisted)))
 
 
 @app.command()
@@ -373,10 +389,23 @@ def retry_failed(
         views.print_started(console, started)
 
 
+def _report_path(value: str) -> Path:
+    # An empty value would silently mean the current directory.
+    if not value.strip():
+        raise typer.BadParameter("is empty; give the file to write, or '-' for stdout.")
+    path = Path(value)
+    # A mistyped directory is named, not created.
+    if value != "-" and not path.parent.is_dir():
+        raise typer.BadParameter(f"the directory {path.parent} does not exist; create it, or write elsewhere.")
+    return path
+
+
 @app.command("report")
 @takes_source
 def audit_report(
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write ('-' for stdout).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", parser=_report_path, help="File to write ('-' for stdout).")
+    ],
     report_format: Annotated[views.ReportFormat, typer.Option("--format", help="html, csv or json.")] = (
         views.ReportFormat.html
     ),
@@ -398,7 +427,6 @@ def audit_report(
         if to_stdout:
             sys.stdout.write(rendered)
         else:
-            output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(rendered, encoding="utf-8")
     except OSError as error:
         # "Not a directory: README.md" reads better than Python's "[Errno 20] ...".

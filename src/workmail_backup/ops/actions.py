@@ -118,6 +118,7 @@ def _refuse_if_cannot_start(backend: Backend) -> None:
     # Asked before the ledger, so that no answer about the 24-hour rule suggests a start could work.
     if backend.cannot_start_because:
         raise OperationsError(backend.cannot_start_because)
+    backend.executions.require_state_machine()
 
 
 def _one_organization(backend: Backend, organization_id: str | None) -> str:

@@ -92,11 +92,14 @@ class StepFunctionsExecutions:
         events = [event for page in paginator.paginate(executionArn=execution_arn) for event in page["events"]]
         return failure_events(events)
 
-    def start(self, name: str, execution_input: dict) -> str:
+    def require_state_machine(self) -> None:
         if not self.state_machine_arn:
             raise InvalidRequestError(
                 "Starting a run needs the OrganizationBackup state machine: pass --stack, or --state-machine ARN."
             )
+
+    def start(self, name: str, execution_input: dict) -> str:
+        self.require_state_machine()
         response = self.stepfunctions.start_execution(
             stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
         )
