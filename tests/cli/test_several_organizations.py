@@ -1,5 +1,8 @@
 """With several organizations, one organization's failure is never hidden by another's success."""
 
+import csv
+import io
+
 import pytest
 import yaml
 
@@ -77,6 +80,9 @@ def test_report_of_an_organization_whose_users_were_never_listed_does_not_call_i
     assert "No run has listed this organization's mailboxes yet, so none is covered" in section
     assert "every exportable mailbox has a verified export" not in section
     assert "no forecast: no run has listed the mailboxes of every organization yet" in html
+    table = cli("report", "--format", "csv", "-o", "-", *two_organizations).stdout
+    rows = [row for row in csv.DictReader(io.StringIO(table)) if row["organizationId"] == OTHER_ORG]
+    assert [row["error"] for row in rows] == ["no run has listed this organization's mailboxes yet, so none is covered"]
 
 
 def test_overdue_mailboxes_of_an_organization_never_listed_are_not_called_healthy(cli, two_organizations):

@@ -21,6 +21,7 @@ from workmail_backup.ops.queries import coverage, coverage_percent, is_exportabl
 from workmail_backup.ops.values import age_seconds, human_duration, human_size, s3_uri, seconds_between
 
 DEFAULT_PERIOD = timedelta(days=30)
+NEVER_LISTED = "no run has listed this organization's mailboxes yet, so none is covered"
 MAX_CHART_DAYS = 400
 CSV_COLUMNS = (
     "organizationId",
@@ -245,11 +246,14 @@ def render_json(report: dict) -> str:
 
 
 def render_csv(report: dict) -> str:
-    """One row per export in the period; a mailbox without one gets a row that says so."""
+    """One row per export in the period; a mailbox without one, and an organization never
+    listed, get a row that says so."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for organization in report["organizations"]:
+        if not organization["coverage"]["listed"]:
+            writer.writerow({"organizationId": organization["organizationId"], "error": NEVER_LISTED})
         for mailbox in organization["mailboxes"]:
             common = {"organizationId": organization["organizationId"], **mailbox, **_elsewhere_columns(mailbox)}
             for export in mailbox["exports"] or [{"jobState": "no export in period"}]:
