@@ -210,6 +210,19 @@ def test_invalid_yaml_names_the_line():
     assert problems[0].startswith("line 4, column 4: not valid YAML or JSON")
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("organizations:\n  - id: m-1\n  alias: x\n", "line 3, column 3: not valid YAML or JSON: this line's indent"),
+        ("organizations:\n\t- id: m-1\n", "line 2, column 1: not valid YAML or JSON: a tab character"),
+    ],
+)
+def test_a_misindented_scenario_is_told_what_to_fix_in_plain_words(text, says):
+    problems = problems_of(text)
+
+    assert len(problems) == 1 and problems[0].startswith(says)
+
+
 def test_a_key_given_twice_is_refused_not_silently_overwritten():
     problems = problems_of("start: 2026-12-03T01:00:00Z\nregion: us-east-1\nregion: eu-west-1\norganizations: []\n")
 

@@ -533,7 +533,19 @@ def _parse_text(text: str) -> Any:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "scenario"
         problem = getattr(error, "problem", None) or str(error)
-        raise ScenarioError([f"{where}: not valid YAML or JSON: {problem}"]) from None
+        raise ScenarioError([f"{where}: not valid YAML or JSON: {_in_plain_words(problem)}"]) from None
+
+
+def _in_plain_words(problem: str) -> str:
+    """The parser's wording for the mistakes people make most, said as what to fix."""
+    if problem.startswith("expected <block end>"):
+        return (
+            "this line's indentation does not match the lines above it "
+            "(a key indented differently from its neighbours, or a key among list items without '- ')"
+        )
+    if "'\\t'" in problem:
+        return "a tab character; indent with spaces"
+    return problem
 
 
 def field_path(location: tuple[str | int, ...]) -> str:
