@@ -338,6 +338,7 @@ def _drop_a_failed_state_name(state: dict) -> dict:
         (_garble_the_run_start, "is damaged (items."),
         (lambda state: {**state, "region": "xx-nowhere-1"}, "'xx-nowhere-1' is no AWS region"),
         (_garble_the_run_counts, "is damaged (items."),
+        (lambda state: {**state, "organizationIds": []}, f"organization {ORG} is missing from organizationIds"),
     ],
 )
 def test_a_damaged_saved_state_is_named_with_what_is_wrong(cli, saved_states, tmp_path, damage, says):

@@ -265,7 +265,17 @@ def _first_shape_problem(state: dict) -> str | None:
             _SavedRun.model_validate(item)
         except ValidationError as error:
             return _located(error, ("items", index))
-    return _first_key_problem(state)
+    return _first_key_problem(state) or _first_unlisted_organization(state)
+
+
+def _first_unlisted_organization(state: dict) -> str | None:
+    # The commands cover the organizations listed; one left out would silently look healthy.
+    listed = set(state["organizationIds"])
+    for position, item in enumerate(state["items"]):
+        organization_id = item.get("organizationId")
+        if organization_id is not None and organization_id not in listed:
+            return f"items.{position}: organization {organization_id} is missing from organizationIds"
+    return None
 
 
 # What DynamoDB takes for a key attribute of each type: JSON has no binary, so B is kept as text.
