@@ -1,5 +1,6 @@
 """template.yaml lints clean, and its wiring agrees with the handlers and state machine files."""
 
+import ast
 import json
 import os
 import re
@@ -181,6 +182,65 @@ def test_function_uses_the_ledger_key_through_dynamodb_only(logical_id):
         assert statement["Condition"] == {
             "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}
         }
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_may_query_the_ledger_index_exactly_when_its_code_does(logical_id):
+    # AWS refuses a query of GSI1 under a policy on the table alone, and moto never checks, so
+    # the policy is compared with the code: the Ledger methods that read the index, and the
+    # function's own modules that call them.
+    handler_module = FUNCTIONS[logical_id]["Properties"]["Handler"].rsplit(".", 1)[0]
+    calls = {name for module in _modules_reached(handler_module) for name in _called_methods(module)}
+    grants_index = any(
+        {"Fn::Sub": "${LedgerTable.Arn}/index/GSI1"} in _as_list(statement["Resource"])
+        for policy in FUNCTIONS[logical_id]["Properties"].get("Policies", [])
+        for statement in policy.get("Statement", [])
+        if "dynamodb:Query" in _as_list(statement["Action"])
+    )
+
+    assert grants_index == bool(calls & _ledger_methods_reading_the_index())
+
+
+def _module_tree(module: str) -> ast.Module:
+    return ast.parse((ROOT / "functions" / (module.replace(".", "/") + ".py")).read_text())
+
+
+def _modules_reached(module: str, seen: set[str] | None = None) -> set[str]:
+    """The project's modules a handler imports, directly or through others."""
+    seen = set() if seen is None else seen
+    seen.add(module)
+    for node in ast.walk(_module_tree(module)):
+        if isinstance(node, ast.ImportFrom) and node.module == "mailbox_backup":
+            imported = [f"mailbox_backup.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mailbox_backup."):
+            imported = [node.module]
+        else:
+            continue
+        for name in imported:
+            if name not in seen and (ROOT / "functions" / (name.replace(".", "/") + ".py")).is_file():
+                _modules_reached(name, seen)
+    return seen
+
+
+def _called_methods(module: str) -> set[str]:
+    tree = _module_tree(module)
+    return {
+        node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+
+
+def _ledger_methods_reading_the_index() -> set[str]:
+    ledger = next(
+        node
+        for node in _module_tree("mailbox_backup.ledger").body
+        if isinstance(node, ast.ClassDef) and node.name == "Ledger"
+    )
+    return {
+        method.name
+        for method in ledger.body
+        if isinstance(method, ast.FunctionDef)
+        and any(isinstance(keyword, ast.keyword) and keyword.arg == "index" for keyword in ast.walk(method))
+    }
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
