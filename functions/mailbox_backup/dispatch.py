@@ -9,10 +9,11 @@ import json
 import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from mailbox_backup import clients, inputs, naming
 from mailbox_backup.clock import utc_now
-from mailbox_backup.errors import InvalidInputError
+from mailbox_backup.errors import InvalidInputError, RunsNotStartedError
 from mailbox_backup.observability import logger, metrics, tracer
 
 
@@ -27,11 +28,30 @@ def handler(event: dict, context: LambdaContext) -> dict:
     run_id = naming.nightly_run_id(scheduled, timezone_name)
     logger.append_keys(run_id=run_id)
 
-    stepfunctions = clients.stepfunctions()
-    runs = [
-        _start_run(stepfunctions, state_machine_arn, organization_id, run_id) for organization_id in organization_ids
-    ]
-    return {"runId": runs[0]["runId"] if runs else run_id, "runs": runs}
+    runs = start_runs(clients.stepfunctions(), state_machine_arn, organization_ids, run_id)
+    return {"runId": run_id, "runs": runs}
+
+
+def start_runs(stepfunctions, state_machine_arn: str, organization_ids: list[str], run_id: str) -> list[dict]:
+    """Start every organization's run; one that cannot start keeps none of the others from theirs.
+
+    Raises RunsNotStartedError afterwards, naming the ones left, so that the state machine
+    tries again (execution names make the started ones a no-op) and then fails visibly.
+    """
+    runs, not_started = [], []
+    for organization_id in organization_ids:
+        try:
+            runs.append(_start_run(stepfunctions, state_machine_arn, organization_id, run_id))
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            logger.error("Run could not be started", extra={"organization_id": organization_id, "error": code})
+            not_started.append(f"{organization_id} ({code})")
+    if not_started:
+        raise RunsNotStartedError(
+            f"{run_id} could not be started for {', '.join(not_started)}; "
+            f"{len(runs)} other organization(s) started."
+        )
+    return runs
 
 
 def _organization_ids(event: dict) -> list[str]:

@@ -19,3 +19,7 @@ class OrganizationUnavailableError(BackupError):
 
 class PreflightFailedError(BackupError):
     """A prerequisite of the export does not hold; the message lists each failed check and its fix."""
+
+
+class RunsNotStartedError(BackupError):
+    """The schedule could not start some organizations' runs; the others were started."""

@@ -345,11 +345,14 @@ def test_alarms_notify_the_encrypted_topic(deployed: LocalStack):
         "ExportFailedAlarm": "ExportsFailed",
         "MailboxesOverdueAlarm": "MailboxesOverdue",
         "ExportOverrunningAlarm": "ExportsOverrunning",
+        "NightlyFailedAlarm": "ExecutionsFailed",
     }
     for logical_id, metric in expected.items():
         alarm = alarms[deployed.physical_ids[logical_id]]
         assert alarm["MetricName"] == metric
         assert alarm["AlarmActions"] == [topic_arn]
+    nightly = alarms[deployed.physical_ids["NightlyFailedAlarm"]]["Dimensions"]
+    assert nightly == [{"Name": "StateMachineArn", "Value": deployed.outputs["NightlyStateMachineArn"]}]
     assert _client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]["KmsMasterKeyId"]
     finish = deployed.function("FinishRunFunction").environment
     assert finish["NOTIFICATION_TOPIC_ARN"] == topic_arn
