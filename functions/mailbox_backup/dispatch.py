@@ -48,8 +48,7 @@ def start_runs(stepfunctions, state_machine_arn: str, organization_ids: list[str
             not_started.append(f"{organization_id} ({code})")
     if not_started:
         raise RunsNotStartedError(
-            f"{run_id} could not be started for {', '.join(not_started)}; "
-            f"{len(runs)} other organization(s) started."
+            f"{run_id} could not be started for {', '.join(not_started)}; {len(runs)} other organization(s) started."
         )
     return runs
 

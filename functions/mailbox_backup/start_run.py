@@ -93,28 +93,35 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
 
 
 def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now) -> dict | None:
-    """An open run of the organization that is alive and still has mailboxes waiting to start.
+    """An open run of the whole organization that is alive and still has mailboxes to start.
 
     A large organization's full pass takes longer than a night. Planning a second run beside
     it would queue the same mailboxes twice and set two controllers against the same ten
-    slots; the earlier run already exports them, most overdue first.
+    slots; the earlier run already exports them, most overdue first. A run an operator has
+    just started and that is not planned yet counts too. A run of a few named mailboxes does
+    not: the night still owes every other mailbox its export.
     """
     silence = max(MIN_SILENCE_OF_A_DEAD_RUN, timedelta(seconds=2 * settings.max_poll_seconds))
     for run in ledger.open_runs(organization_id):
-        heard = run.get("lastPassAt") or run.get("plannedAt")
-        if run["runId"] == run_id or not heard or now - parse_iso(heard) > silence:
+        heard = run.get("lastPassAt") or run.get("plannedAt") or run.get("startedAt")
+        if run["runId"] == run_id or run.get("requestedMailboxes") or not heard or now - parse_iso(heard) > silence:
             continue
-        waiting = ledger.ready_tasks(organization_id, run["runId"], 1) or ledger.next_deferred_task(
-            organization_id, run["runId"]
-        )
-        if waiting:
+        if run["status"] != "RUNNING" or _has_mailboxes_waiting(ledger, organization_id, run["runId"]):
             return run
     return None
 
 
+def _has_mailboxes_waiting(ledger, organization_id: str, run_id: str) -> bool:
+    return bool(ledger.ready_tasks(organization_id, run_id, 1) or ledger.next_deferred_task(organization_id, run_id))
+
+
 def _leave_night_to(ledger, busy: dict, organization_id: str, run_id: str, execution_arn, now) -> dict:
+    if busy["status"] == "RUNNING":
+        doing = "is still working through the organization's queue"
+    else:
+        doing = f"was started at {busy.get('startedAt')} to export the whole organization"
     reason = (
-        f"run {busy['runId']} is still working through the organization's queue and goes on; "
+        f"run {busy['runId']} {doing} and goes on; "
         "a new run is planned on the first night after it has started every mailbox"
     )
     run = {

@@ -172,3 +172,46 @@ def test_a_run_left_open_by_a_stopped_execution_does_not_hold_up_the_next_night(
 
         assert result.organizations[0].run["status"] == "SUCCEEDED"
         assert set(_outcomes(result).values()) == {"EXPORTED"}
+
+
+def test_a_whole_organization_run_an_operator_just_started_is_left_the_night(local_environment):
+    with local_environment(scenario(organization(users=3))) as environment:
+        # GIVEN an on-demand run recorded a minute ago, whose execution is about to plan it
+        a_minute_ago = iso(environment.clock.now() - timedelta(minutes=1))
+        requested = {"organizationId": ORG, "runId": "manual-20261203T005900Z", "status": "REQUESTED"}
+        environment.ledger.create_run({**requested, "startedAt": a_minute_ago})
+
+        result = environment.run_nightly()
+
+        night = result.organizations[0].run
+        assert night["status"] == "SKIPPED"
+        assert night["reason"].startswith(f"run manual-20261203T005900Z was started at {a_minute_ago}")
+        assert not [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
+
+
+def test_a_run_of_a_few_named_mailboxes_still_waiting_does_not_hold_up_the_night(local_environment):
+    with local_environment(scenario(organization(users=3))) as environment:
+        # GIVEN an operator's run of one mailbox, alive, that waits for its 24-hour window
+        just_now = iso(environment.clock.now() - timedelta(minutes=5))
+        named = {"organizationId": ORG, "runId": "manual-20261203T005500Z", "status": "RUNNING", "counts": {}}
+        environment.ledger.create_run(
+            {**named, "startedAt": just_now, "lastPassAt": just_now, "requestedMailboxes": ["somebody"]}
+        )
+        environment.ledger.put_items(
+            [
+                {
+                    "PK": f"RUN#{ORG}#manual-20261203T005500Z",
+                    "SK": "MAILBOX#somebody",
+                    "type": "TASK",
+                    "status": "DEFERRED",
+                    "GSI1PK": queue_partition(ORG, "manual-20261203T005500Z"),
+                    "GSI1SK": "WAIT#2026-12-03T05:00:00Z#somebody",
+                    "notBefore": "2026-12-03T05:00:00Z",
+                }
+            ]
+        )
+
+        result = environment.run_nightly()
+
+        assert result.organizations[0].run["status"] == "SUCCEEDED"
+        assert set(_outcomes(result).values()) == {"EXPORTED"}
