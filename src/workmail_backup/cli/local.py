@@ -2,6 +2,8 @@
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -65,30 +67,44 @@ def local_run(
     ] = "10m",
 ) -> None:
     """Run one nightly backup of the scenario's organizations and print the result."""
-    from workmail_backup.local import display
-    from workmail_backup.local.emulator import ScenarioError
     from workmail_backup.local.runner import LocalEnvironment, LocalRunError
-    from workmail_backup.local.stack import LocalDeploymentError, UnsupportedResourceError
     from workmail_backup.ops.local_state import save_state
 
     loaded = _checked_inputs(scenario, template, log_file, state_dir)
     limit_seconds = _checked_time_limit(time_limit)
 
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
-    try:
-        with LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment:
-            aliases = environment.organization_aliases
-            try:
-                result = _night(environment, as_json, limit_seconds)
-            except LocalRunError:
-                # A night stopped at the time limit is saved as far as it got, to be looked into. Its
-                # executions are stopped first, so the saved state shows them ABORTED, not running on.
-                environment.stop_unfinished_executions(f"local run stopped at its --time-limit of {time_limit}")
-                if state_dir is not None:
-                    save_state(environment, state_dir)
-                raise
+    saved = None
+    with (
+        _explained_failures(scenario, template, state_dir),
+        LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment,
+    ):
+        aliases = environment.organization_aliases
+        try:
+            result = _night(environment, as_json, limit_seconds)
+        except LocalRunError:
+            # A night stopped at the time limit is saved as far as it got, to be looked into. Its
+            # executions are stopped first, so the saved state shows them ABORTED, not running on.
+            environment.stop_unfinished_executions(f"local run stopped at its --time-limit of {time_limit}")
             if state_dir is not None:
-                saved = save_state(environment, state_dir)
+                save_state(environment, state_dir)
+            raise
+        if state_dir is not None:
+            saved = save_state(environment, state_dir)
+
+    _print_night(result, aliases, as_json, log_file, saved)
+    raise typer.Exit(0 if _healthy(result) else 1)
+
+
+@contextmanager
+def _explained_failures(scenario: Path, template: Path, state_dir: Path | None) -> Iterator[None]:
+    """A scenario, template or night that fails is one line naming what to fix, and an exit code."""
+    from workmail_backup.local.emulator import ScenarioError
+    from workmail_backup.local.runner import LocalRunError
+    from workmail_backup.local.stack import LocalDeploymentError, UnsupportedResourceError
+
+    try:
+        yield
     except ScenarioError as error:
         # Some problems show only once the organizations are built, e.g. more than ten jobs at the start.
         problem = escape(str(error))
@@ -104,23 +120,29 @@ def local_run(
         errors.print(f"[red]The local run failed:[/red] {escape(str(error))}{kept}", soft_wrap=True)
         raise typer.Exit(1) from None
 
+
+def _print_night(result, aliases: dict, as_json: bool, log_file: Path, saved: Path | None) -> None:
+    from workmail_backup.local import display
+
     if as_json:
         json.dump(result.as_json(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
-    else:
-        display.print_summary(console, result, aliases)
-        console.print(f"Handler logs: {log_file}")
-        if state_dir is not None:
-            console.print(
-                f"State saved to {saved}; read it with e.g. `workmail-backup status --local {state_dir}`",
-                soft_wrap=True,
-            )
+        return
+    display.print_summary(console, result, aliases)
+    console.print(f"Handler logs: {log_file}")
+    if saved is not None:
+        console.print(
+            f"State saved to {saved}; read it with e.g. `workmail-backup status --local {saved.parent}`",
+            soft_wrap=True,
+        )
+
+
+def _healthy(result) -> bool:
     # Judged as `runs` judges a run: a night with a failed mailbox needs a look too.
-    healthy = all(
+    return all(
         org.run.get("status") == "SUCCEEDED" and not org.run.get("counts", {}).get("failed")
         for org in result.organizations
     )
-    raise typer.Exit(0 if healthy else 1)
 
 
 def _night(environment, as_json: bool, limit_seconds: float):
