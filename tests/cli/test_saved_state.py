@@ -16,6 +16,7 @@ import yaml
 
 from mailbox_backup.ledger import iso, parse_iso
 from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG, troubled_scenario
+from tests.e2e.conftest import organization, scenario
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -644,6 +645,29 @@ def test_a_local_run_with_an_aws_fault_that_would_never_fire_is_refused_before_t
         "environment_faults.aws_errors[0].operation: the functions make no dynamodb request 'Foo', so the fault "
         "would never fire; dynamodb requests that can be faulted: BatchWriteItem, GetItem, PutItem, Query, UpdateItem"
     ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("jobs", "says"),
+    [
+        (
+            [{"entity": f"user{n:03d}", "started": "-10m", "duration": "5h"} for n in range(11)],
+            "organizations[0].jobs: 11 jobs run at the scenario's start",
+        ),
+        (
+            [{"entity": "user001", "started": "-5h"}, {"entity": "user001", "started": "-3h"}],
+            "organizations[0].jobs[1]: starts within 24 hours of another job of the same mailbox",
+        ),
+    ],
+)
+def test_a_local_run_of_a_history_workmail_could_not_have_is_refused_in_one_line(cli, tmp_path, jobs, says):
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(scenario(organization(users=12, jobs=jobs))))
+
+    result = cli("local", "run", "--scenario", str(scenario_file), "--log-file", str(tmp_path / "log"))
+
+    assert result.exit_code == 2 and says in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output
 
 
 def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_path):

@@ -405,3 +405,11 @@ def test_an_error_in_a_setting_that_times_depend_on_leaves_the_cross_field_check
     definition["organizations"][0]["jobs"] = [{"entity": "zed", "started": "-2h"}]
 
     assert problems_of(definition) == ["export_speed.mb_per_minute: must be >= 0.1, got 0"]
+
+
+def test_a_default_mail_domain_that_is_no_domain_is_refused_by_its_field():
+    definition = scenario(organization(default_mail_domain="not a domain!", generate_users={"count": 3}))
+
+    problems = problems_of(definition)
+
+    assert len(problems) == 1 and problems[0].startswith("organizations[0].default_mail_domain:")

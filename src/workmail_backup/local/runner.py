@@ -155,14 +155,15 @@ class LocalEnvironment:
         self._route_handler_logs()
         self.clock = SimulatedClock(self.scenario.start, self._running_executions)
         handler_clock.use_source(self.clock.now)
+        # Built first: a scenario that WorkMail could not have reached (eleven jobs running at
+        # its start, say) is refused before anything is deployed.
+        self.emulator = WorkMailEmulator(self.scenario, now=self.clock.now)
 
         parameters = {
             "OrganizationIds": ",".join(org.id for org in self.scenario.organizations),
             **self.parameters,
         }
         self.stack = deploy_local_stack(self.template, parameters, region=self.region)
-
-        self.emulator = WorkMailEmulator(self.scenario, now=self.clock.now)
         self._set_environment({"AWS_ENDPOINT_URL_WORKMAIL": self.emulator.start()})
 
         # Clients cached by an earlier environment in this process point at its endpoints.
@@ -209,7 +210,7 @@ class LocalEnvironment:
         """Stop what a run cut short (at its time limit, or by a failed test) left running, as an
         operator's StopExecution would, and wake it from its Wait: left alone, its thread would
         poll the clock until the process ends. The simulated clock stops for good."""
-        if getattr(self, "clock", None) is None or getattr(self, "stack", None) is None:
+        if any(getattr(self, part, None) is None for part in ("clock", "stack", "stepfunctions")):
             return
         for execution in self.executions():
             if execution["status"] == "RUNNING":

@@ -36,6 +36,7 @@ ORGANIZATION_ID_PATTERN = r"^m-[0-9a-f]{32}$"
 ORGANIZATION_ALIAS_PATTERN = r"^(?!d-)([\da-zA-Z]+)([-][\da-zA-Z]+)*$"
 USER_NAME_PATTERN = r"^[\w\-.]+(@[a-zA-Z0-9.\-]+\.[a-zA-Z0-9-]{2,})?$"
 EMAIL_PATTERN = r"^[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$"
+DOMAIN_PATTERN = r"^[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$"
 RESOURCE_ID_PATTERN = r"^r-[0-9a-f]{32}$"
 DEFAULT_QUOTA_MB = 51200
 
@@ -132,7 +133,7 @@ class GenerateUsers(_Strict):
 
     count: Whole = Field(ge=0, le=100_000)
     seed: Whole = 0
-    domain: str | None = Field(None, pattern=r"^[a-zA-Z0-9.-]+\.[a-zA-Z-]{2,}$")
+    domain: str | None = Field(None, pattern=DOMAIN_PATTERN)
     median_mb: Number = Field(300, gt=0, le=MAX_MAILBOX_MB)
     max_mb: Number = Field(20_000, gt=0, le=MAX_MAILBOX_MB)
     min_mb: Number = Field(1, ge=0)
@@ -286,7 +287,7 @@ class OrganizationSpec(_Strict):
     id: str = Field(pattern=ORGANIZATION_ID_PATTERN)
     alias: str = Field(pattern=ORGANIZATION_ALIAS_PATTERN, min_length=1, max_length=62)
     state: OrganizationState = "Active"
-    default_mail_domain: str | None = None
+    default_mail_domain: str | None = Field(None, pattern=DOMAIN_PATTERN)
     list_users_includes_resources: bool = True
     users: list[UserSpec] = []
     generate_users: GenerateUsers | None = None
