@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
 from workmail_backup.local.emulator import load_scenario
@@ -37,7 +36,7 @@ def scenario(*organizations: dict, start: str = START) -> dict:
 
 def published_summaries(environment) -> list[tuple[str, str]]:
     """(subject, message) of every run summary sent to the stack's topic, oldest first."""
-    topic = sns_backends[DEFAULT_ACCOUNT_ID][environment.region].topics[
+    topic = sns_backends[environment.scenario.account_id][environment.region].topics[
         environment.stack.outputs["NotificationTopicArn"]
     ]
     return [(subject, message) for _, message, subject, *_ in topic.sent_notifications]

@@ -215,3 +215,11 @@ def test_a_run_of_a_few_named_mailboxes_still_waiting_does_not_hold_up_the_night
 
         assert result.organizations[0].run["status"] == "SUCCEEDED"
         assert set(_outcomes(result).values()) == {"EXPORTED"}
+
+
+def test_organizations_in_another_account_are_backed_up_by_a_stack_in_that_account(local_environment):
+    with local_environment({**scenario(organization(users=3)), "account_id": "210987654321"}) as environment:
+        result = environment.run_nightly()
+
+        assert set(_outcomes(result).values()) == {"EXPORTED"}
+        assert ":210987654321:" in environment.stack.outputs["OrganizationBackupStateMachineArn"]

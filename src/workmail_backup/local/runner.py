@@ -20,7 +20,6 @@ from pathlib import Path
 
 import boto3
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
 
 from mailbox_backup import clients as handler_clients
 from mailbox_backup import clock as handler_clock
@@ -134,6 +133,8 @@ class LocalEnvironment:
                 "AWS_SESSION_TOKEN": "testing",
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
+                # The stack lives in the organizations' account, as WorkMail's export requires.
+                "MOTO_ACCOUNT_ID": self.scenario.account_id,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
@@ -351,7 +352,7 @@ class LocalEnvironment:
         from moto.stepfunctions.parser.api import ExecutionStatus
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-        backend = stepfunctions_parser_backends[DEFAULT_ACCOUNT_ID][self.region]
+        backend = stepfunctions_parser_backends[self.scenario.account_id][self.region]
         return len(backend._get_executions(ExecutionStatus.RUNNING))
 
     # Reading results ---------------------------------------------------------------------
