@@ -28,6 +28,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
+from mailbox_backup import workmail as handler_workmail
+
 _EXPECTED_INVOKE = ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
 _EXPECTED_WAIT = ["self", "env", "wait_seconds"]
 
@@ -141,6 +143,8 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
         )
     if getattr(botocore_endpoint, "time", None) is not time:
         raise SeamChangedError("botocore no longer backs off with time.sleep: the local mode's hook must be updated.")
+    if not callable(getattr(getattr(handler_workmail.start_export, "retry", None), "sleep", None)):
+        raise SeamChangedError("tenacity no longer exposes a retry's sleep: the local mode's hook must be updated.")
     original_invoke, original_wait = LambdaSimpleBackend.invoke, WaitFunction._wait_interval
 
     def invoke(backend, function_name, qualifier, body, headers, response_headers):
@@ -157,6 +161,10 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
     # cannot move; it takes no time here (seconds, against exports of minutes), so that a
     # night with injected faults still runs in seconds. The retries themselves all happen.
     botocore_endpoint.time = SimpleNamespace(sleep=lambda seconds: None)
+    # The same holds for the handlers' own retries of an export start (tenacity's backoff).
+    start_retries = handler_workmail.start_export.retry
+    original_start_backoff = start_retries.sleep
+    start_retries.sleep = lambda seconds: None
     try:
         yield
     finally:
@@ -164,3 +172,4 @@ def installed(lambdas: LocalLambdas, sleep: Callable[[float], None]) -> Iterator
         WaitFunction._wait_interval = original_wait
         retrier_decl.time = time
         botocore_endpoint.time = time
+        start_retries.sleep = original_start_backoff
