@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -15,8 +16,17 @@ import pytest
 import yaml
 
 from mailbox_backup.ledger import iso, parse_iso
-from tests.cli.conftest import DISABLED, EXPORTED_BY_SOMEONE_ELSE, FAILING, ORG, troubled_scenario
+from tests.cli.conftest import (
+    DISABLED,
+    EXPORTED_BY_SOMEONE_ELSE,
+    FAILING,
+    ORG,
+    open_environment,
+    troubled_scenario,
+)
 from tests.e2e.conftest import organization, scenario
+from workmail_backup.local import runner
+from workmail_backup.ops.local_state import save_state
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -698,6 +708,30 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
     assert len(listed.stdout.splitlines()) < 12
     shown = cli("run", "show", "nightly-20261203", "--local", str(state))
     assert shown.exit_code == 1
+
+
+def test_a_night_stopped_inside_a_long_lambda_call_is_saved_as_stopped(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "STOP_TIMEOUT_SECONDS", 0.2)
+    release = threading.Event()
+
+    def hold_the_first_controller_pass(handler: str, event: dict) -> None:
+        if handler.endswith("controller.handler"):
+            release.wait(60)
+
+    with open_environment(tmp_path, scenario(organization(users=3))) as environment:
+        environment.lambdas.before_invoke = hold_the_first_controller_pass
+        with pytest.raises(runner.LocalRunError):
+            environment.run_nightly(timeout_seconds=1)
+        # GIVEN the stop asked for while the controller's call still runs on
+        environment.stop_unfinished_executions("local run stopped at its --time-limit of 1s")
+        save_state(environment, tmp_path / "state")
+        release.set()
+
+    code, status = cli.json("status", "--local", str(tmp_path / "state"))
+
+    # THEN it is saved as StopExecution leaves it, and status names the run left open
+    assert code == 1 and status["organizations"][0]["current"]["execution"]["status"] == "ABORTED"
+    assert "ended ABORTED" in status["organizations"][0]["problems"][0]
 
 
 def test_version_names_the_installed_release(cli):

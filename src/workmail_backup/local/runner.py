@@ -122,6 +122,8 @@ class LocalEnvironment:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._seams = None
         self._saved_environment: dict[str, str | None] = {}
+        # Executions stopped by stop_unfinished_executions, with the cause given.
+        self.stopped_executions: dict[str, str] = {}
 
     # Setting up --------------------------------------------------------------------------
 
@@ -216,6 +218,7 @@ class LocalEnvironment:
         for execution in self.executions():
             if execution["status"] == "RUNNING":
                 self.stepfunctions.stop_execution(executionArn=execution["executionArn"], cause=cause)
+                self.stopped_executions[execution["executionArn"]] = cause
         self.clock.close()
 
         # moto marks an execution ABORTED once its thread, woken, sees the stop.

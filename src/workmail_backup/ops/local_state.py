@@ -77,6 +77,11 @@ def _executions(environment) -> list[dict]:
         described = environment.stepfunctions.describe_execution(executionArn=listed["executionArn"])
         summary = execution_summary(described)
         summary["failures"] = executions.failures(listed["executionArn"]) if summary["status"] != "SUCCEEDED" else []
+        stop_cause = environment.stopped_executions.get(listed["executionArn"])
+        if summary["status"] == "RUNNING" and stop_cause:
+            # Stopped, but its thread was still inside a Lambda call when the state was saved:
+            # saved as StopExecution leaves it once that call returns.
+            summary.update(status="ABORTED", stopDate=iso(environment.clock.now()), cause=stop_cause)
         saved.append(summary)
     return saved
 
