@@ -462,8 +462,12 @@ def _fail_without_job(current: Pass, task: dict, error_text: str) -> None:
     # The reason replaces any a deferral left, which said the mailbox would be tried again.
     fields = {"status": "FAILED", "error": error_text, "reason": error_text, "endedAt": iso(current.now)}
     _close_task(current, task, fields)
+    # No job records this failure, so the mailbox keeps when and why, for the audit report.
+    not_started = {"at": iso(current.now), "runId": current.run_id, "reason": error_text}
     current.ledger.update_mailbox(
-        current.organization_id, task["entityId"], {"lastOutcome": "FAILED", "lastError": error_text}
+        current.organization_id,
+        task["entityId"],
+        {"lastOutcome": "FAILED", "lastError": error_text, "lastNotStarted": not_started},
     )
     current.counters["failed"] += 1
     logger.error("Export not started", extra={"entity_id": task["entityId"], "error": error_text})

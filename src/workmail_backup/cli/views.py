@@ -257,7 +257,11 @@ def _where_or_why(line: dict) -> Text:
         return Text(line["notExportableBecause"] or "", style="dim")
     if line.get("lastOutcome") == "FAILED":
         return Text(f"last export failed: {line.get('lastError') or 'no reason given'}", style="red")
-    return Text(line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere")))
+    where = line.get("lastSuccessS3Object") or _elsewhere(line.get("lastExportElsewhere"))
+    if not where and line.get("lastOutcome") == "SKIPPED" and line.get("lastError"):
+        # Skipped in its last run (gone since the run was planned, say): that is the why.
+        return Text(f"skipped: {line['lastError']}", style="dim")
+    return Text(where)
 
 
 def _minute(moment: str | None) -> str:

@@ -17,7 +17,7 @@ from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops import charts
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError
-from workmail_backup.ops.queries import coverage, coverage_percent, is_exportable, skip_reason_of
+from workmail_backup.ops.queries import coverage, coverage_percent, is_exportable, last_error, skip_reason_of
 from workmail_backup.ops.values import age_seconds, human_duration, human_size, s3_uri, seconds_between
 
 DEFAULT_PERIOD = timedelta(days=30)
@@ -115,6 +115,7 @@ def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime) 
         "state": mailbox.get("state"),
         "exportable": is_exportable(mailbox),
         "notExportableBecause": skip_reason_of(mailbox),
+        "lastError": last_error(mailbox),
         "lastVerifiedExportAt": _last_verified(jobs, until),
         "lastExportElsewhere": _export_elsewhere(mailbox),
         "exports": [
@@ -176,7 +177,17 @@ def _failures(mailboxes: list[dict], jobs: dict, runs: list[dict], since: dateti
                 failures.append(
                     {"when": job.get("endedAt") or job["startedAt"], "what": what, "reason": job.get("error")}
                 )
+        failures += _not_started(mailbox, since, until)
     return sorted(failures, key=lambda failure: failure["when"] or "", reverse=True)
+
+
+def _not_started(mailbox: dict, since: datetime, until: datetime) -> list[dict]:
+    """The last time WorkMail would not start the mailbox's export at all: no job records it."""
+    refusal = mailbox.get("lastNotStarted") or {}
+    if not _in_period(refusal.get("at"), since, until):
+        return []
+    what = f"{mailbox.get('email') or mailbox['entityId']} (not started, run {refusal.get('runId')})"
+    return [{"when": refusal["at"], "what": what, "reason": refusal.get("reason")}]
 
 
 def _run_line(run: dict) -> dict:
@@ -256,7 +267,8 @@ def render_csv(report: dict) -> str:
             writer.writerow({"organizationId": organization["organizationId"], "error": NEVER_LISTED})
         for mailbox in organization["mailboxes"]:
             common = {"organizationId": organization["organizationId"], **mailbox, **_elsewhere_columns(mailbox)}
-            for export in mailbox["exports"] or [{"jobState": "no export in period"}]:
+            without = {"jobState": "no export in period", "error": mailbox["lastError"]}
+            for export in mailbox["exports"] or [without]:
                 writer.writerow({name: _inert(value) for name, value in {**common, **export}.items()})
     return buffer.getvalue()
 
