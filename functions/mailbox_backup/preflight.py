@@ -103,12 +103,14 @@ def run_checks(aws: AwsClients, organization_id: str, configuration: ExportConfi
     organization, organization_arn = check_organization(aws.workmail, organization_id)
     region = organization_arn.split(":")[3] if organization_arn else aws.s3.meta.region_name
     account_id = aws.sts.get_caller_identity()["Account"]
+    # An organization WorkMail cannot describe is checked against the ARN it would have here.
+    organization_arn = organization_arn or f"arn:aws:workmail:{region}:{account_id}:organization/{organization_id}"
 
     return [
         organization,
         check_bucket(aws.s3, configuration.bucket, region),
         check_key(aws.kms, configuration.kms_key_arn, region),
-        check_role_trust(aws.iam, configuration.role_arn, account_id, organization_arn or organization_id),
+        check_role_trust(aws.iam, configuration.role_arn, account_id, organization_arn),
         check_role_permissions(aws.iam, configuration),
     ]
 

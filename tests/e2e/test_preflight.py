@@ -106,3 +106,13 @@ def test_doctor_on_a_stack_that_is_not_a_backup_stack_says_so_in_one_line(local_
     assert unrelated.exit_code == 2 and "is it a workmail-backup stack?" in unrelated.output
     assert "ExportBucketName" in unrelated.output and "Traceback" not in unrelated.output
     assert missing.exit_code == 2 and "Stack no-such-stack was not found" in missing.output
+
+
+def test_an_organization_workmail_cannot_find_fails_on_that_check_alone(local_environment):
+    missing = {"errors": [{"operation": "*", "error": "OrganizationNotFoundException", "times": None}]}
+    with local_environment(scenario(organization(users=3, faults=missing))) as environment:
+        result = environment.run_nightly()
+
+        _assert_failed_before_any_export(environment, result, "organization", "was not found")
+        # The role trusts this organization's ARN: nothing to fix there.
+        assert "export role trust: FAILED" not in result.organizations[0].run["error"]
