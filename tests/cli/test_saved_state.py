@@ -601,7 +601,7 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
         (["--scenario", "{tmp}"], "is a directory; give the scenario file inside it"),
         (["--state-dir", "{tmp}/scenario.yaml"], "is a file; give a directory"),
         (["--scenario", "/dev/null"], "is not a regular file"),
-        (["--time-limit", "soon"], "--time-limit takes a number and a unit"),
+        (["--time-limit", "soon"], "--time-limit takes a number and a unit (s, m, h, d or w), such as 30m or 2h"),
         (["--time-limit", "2d"], "--time-limit must be more than nothing and at most a day"),
     ],
 )

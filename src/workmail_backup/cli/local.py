@@ -159,12 +159,13 @@ def _checked_time_limit(text: str) -> float:
     from workmail_backup.ops.values import parse_duration
 
     try:
-        limit = parse_duration(text, "--time-limit")
+        limit = parse_duration(text, "--time-limit", examples="30m or 2h")
     except InvalidRequestError as error:
         errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
     if not 0 < limit.total_seconds() <= 86_400:
-        errors.print(f"[red]Error:[/red] --time-limit must be more than nothing and at most a day; got {text!r}.")
+        got = escape(repr(text))
+        errors.print(f"[red]Error:[/red] --time-limit must be more than nothing and at most a day (24h); got {got}.")
         raise typer.Exit(2)
     return limit.total_seconds()
 

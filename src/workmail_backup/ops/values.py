@@ -17,13 +17,13 @@ _MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
 
 
-def parse_duration(text: str, option: str = "--overdue") -> timedelta:
+def parse_duration(text: str, option: str = "--overdue", examples: str = "36h or 2d") -> timedelta:
     """Read ``2d``, ``36h``, ``90m``, ``1w`` or a sum such as ``1d12h``."""
     cleaned = text.strip().lower()
     parts = _DURATION_PART.findall(cleaned)
     if not parts or "".join(number + unit for number, unit in parts) != cleaned:
         raise InvalidRequestError(
-            f"{option} takes a number and a unit (s, m, h, d or w), such as 36h or 2d; got {text!r}."
+            f"{option} takes a number and a unit (s, m, h, d or w), such as {examples}; got {text!r}."
         )
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     if seconds > _LONGEST.total_seconds():
