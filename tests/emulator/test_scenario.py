@@ -413,3 +413,18 @@ def test_a_default_mail_domain_that_is_no_domain_is_refused_by_its_field():
     problems = problems_of(definition)
 
     assert len(problems) == 1 and problems[0].startswith("organizations[0].default_mail_domain:")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"jobs": [{"entity": "user001", "started": True}]}, "organizations[0].jobs[0].started"),
+        ({"jobs": [{"entity": "user001", "started": "-2h", "duration": True}]}, "organizations[0].jobs[0].duration"),
+        ({"list_users_includes_resources": "yes"}, "organizations[0].list_users_includes_resources"),
+        ({"list_users_includes_resources": 1}, "organizations[0].list_users_includes_resources"),
+    ],
+)
+def test_a_yes_or_no_where_it_does_not_belong_is_refused_by_its_field(change, field):
+    problems = problems_of(scenario(organization(**change)))
+
+    assert len(problems) == 1 and problems[0].startswith(f"{field}:")

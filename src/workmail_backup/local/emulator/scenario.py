@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -71,8 +72,15 @@ def _check_duration(value: str | int | float) -> str | int | float:
     return value
 
 
-TimeValue = Annotated[str | int | float | datetime, AfterValidator(check_time)]
-DurationValue = Annotated[str | int | float, AfterValidator(_check_duration)]
+def _no_yes_or_no(value: Any) -> Any:
+    # pydantic would read `true` as 1 second; a yes or no where a time belongs is a slip.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a time or duration such as '30m' or '-2h', got {value!r}")
+    return value
+
+
+TimeValue = Annotated[str | int | float | datetime, BeforeValidator(_no_yes_or_no), AfterValidator(check_time)]
+DurationValue = Annotated[str | int | float, BeforeValidator(_no_yes_or_no), AfterValidator(_check_duration)]
 
 
 # Numbers must be written as numbers: `true` or "12" where a size or a count belongs is a slip.
@@ -288,7 +296,7 @@ class OrganizationSpec(_Strict):
     alias: str = Field(pattern=ORGANIZATION_ALIAS_PATTERN, min_length=1, max_length=62)
     state: OrganizationState = "Active"
     default_mail_domain: str | None = Field(None, pattern=DOMAIN_PATTERN)
-    list_users_includes_resources: bool = True
+    list_users_includes_resources: Annotated[bool, Strict()] = True
     users: list[UserSpec] = []
     generate_users: GenerateUsers | None = None
     resources: list[ResourceSpec] = []
