@@ -428,3 +428,11 @@ def test_a_yes_or_no_where_it_does_not_belong_is_refused_by_its_field(change, fi
     problems = problems_of(scenario(organization(**change)))
 
     assert len(problems) == 1 and problems[0].startswith(f"{field}:")
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n"])
+def test_an_empty_scenario_file_is_called_empty(tmp_path: Path, text: str):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+
+    assert problems_of(path) == ["scenario: the file is empty; see scenarios/demo.yaml for one to start from"]

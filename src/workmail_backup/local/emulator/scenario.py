@@ -409,6 +409,8 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     Raises ScenarioError listing every problem, one line each, naming the field path.
     """
     data = source if isinstance(source, Mapping) else _parse_text(_read(source))
+    if data is None:
+        raise ScenarioError(["scenario: the file is empty; see scenarios/demo.yaml for one to start from"])
     if not isinstance(data, Mapping):
         raise ScenarioError([f"scenario: must be a mapping of keys to values, got {type(data).__name__}"])
 
