@@ -708,6 +708,12 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
     assert len(listed.stdout.splitlines()) < 12
     shown = cli("run", "show", "nightly-20261203", "--local", str(state))
     assert shown.exit_code == 1
+    # A script asking for JSON learns on stdout that the night did not finish, and where it is saved.
+    scripted = cli(
+        "local", "run", "--scenario", str(scenario_file), "--time-limit", "1s", "--json", "--state-dir", str(state)
+    )
+    answer = json.loads(scripted.stdout)
+    assert scripted.exit_code == 1 and answer["finished"] is False and answer["stateSavedIn"] == str(state)
 
 
 def test_a_night_stopped_inside_a_long_lambda_call_is_saved_as_stopped(cli, tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def local_run(
     parameters = {"MaxConcurrentExports": str(max_concurrent)}
     saved = None
     with (
-        _explained_failures(scenario, template, state_dir),
+        _explained_failures(scenario, template, state_dir, as_json),
         LocalEnvironment(loaded, template=template, parameters=parameters, log_path=log_file) as environment,
     ):
         aliases = environment.organization_aliases
@@ -97,7 +97,7 @@ def local_run(
 
 
 @contextmanager
-def _explained_failures(scenario: Path, template: Path, state_dir: Path | None) -> Iterator[None]:
+def _explained_failures(scenario: Path, template: Path, state_dir: Path | None, as_json: bool) -> Iterator[None]:
     """A scenario, template or night that fails is one line naming what to fix, and an exit code."""
     from workmail_backup.local.emulator import ScenarioError
     from workmail_backup.local.runner import LocalRunError
@@ -118,6 +118,11 @@ def _explained_failures(scenario: Path, template: Path, state_dir: Path | None) 
     except LocalRunError as error:
         kept = f" What it did is saved in {escape(str(state_dir))}." if state_dir is not None else ""
         errors.print(f"[red]The local run failed:[/red] {escape(str(error))}{kept}", soft_wrap=True)
+        if as_json:
+            # A script reading stdout learns that the night did not finish, and where to look.
+            saved_in = str(state_dir) if state_dir is not None else None
+            json.dump({"finished": False, "error": str(error), "stateSavedIn": saved_in}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
         raise typer.Exit(1) from None
 
 
