@@ -367,7 +367,12 @@ def _start_into_free_slots(current: Pass, others: list[str]) -> None:
             if not current.ledger.claim_task(task, starting):
                 continue
             task = {**task, **starting}
-            if _start(current, task):
+            try:
+                started = _start(current, task)
+            except _StartsUnavailable:
+                # WorkMail kept failing this start even after retries; the next pass tries again.
+                return
+            if started:
                 slots -= 1
                 continue
             if current.organization_full or refreshed:
@@ -454,7 +459,34 @@ def _start_refused(current: Pass, task: dict, error: ClientError) -> bool:
     if code == "InvalidParameterException":
         _fail_without_job(current, task, f"WorkMail rejected the export request: {workmail.error_message(error)}")
         return True
+    if workmail.is_transient(error):
+        _pause_after_server_errors(current, task, error)
+        raise _StartsUnavailable from None
     raise error
+
+
+class _StartsUnavailable(Exception):
+    """WorkMail answered an export start with errors that outlasted the retries; stop starting for this pass."""
+
+
+def _pause_after_server_errors(current: Pass, task: dict, error: ClientError) -> None:
+    """Put the mailbox back with a pause; after a few such passes, record it as failed on its own.
+
+    One mailbox WorkMail cannot start must not fail the whole run, nor keep it open for ever;
+    an outage of WorkMail as a whole costs each mailbox at most a strike or two.
+    """
+    strikes = int(task.get("serverErrorStrikes", 0)) + 1
+    what = f"{workmail.error_code(error)}: {workmail.error_message(error)}"
+    if strikes >= MAX_UNEXPLAINED_REFUSALS:
+        _fail_without_job(current, task, f"WorkMail failed to start this export {strikes} times ({what})")
+        return
+    retry_at = current.now + UNEXPLAINED_REFUSAL_PAUSE
+    reason = f"WorkMail failed to start the export ({what}); trying again"
+    current.ledger.update_task(
+        task, {**priority.deferred_fields(task, iso(retry_at), reason), "serverErrorStrikes": strikes}
+    )
+    current.counters["deferred"] += 1
+    logger.warning("Export start failed; trying later", extra={"entity_id": task["entityId"], "error": what})
 
 
 def _fail_without_job(current: Pass, task: dict, error_text: str) -> None:

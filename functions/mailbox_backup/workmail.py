@@ -65,7 +65,8 @@ def client():
     return clients.workmail()
 
 
-def _is_transient(error: BaseException) -> bool:
+def is_transient(error: BaseException) -> bool:
+    """Throttling and server-side errors: the same request may well succeed a little later."""
     if not isinstance(error, ClientError):
         return False
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -73,7 +74,7 @@ def _is_transient(error: BaseException) -> bool:
 
 
 @retry(
-    retry=retry_if_exception(_is_transient),
+    retry=retry_if_exception(is_transient),
     wait=wait_random_exponential(multiplier=0.5, max=20),
     stop=stop_after_attempt(8),
     reraise=True,

@@ -129,17 +129,24 @@ def test_a_workmail_outage_as_the_night_starts_is_waited_out_by_the_prerequisite
         assert {mailbox["outcome"] for mailbox in _by_email(result).values()} == {"EXPORTED"}
 
 
-def test_a_mailbox_workmail_keeps_refusing_for_no_known_reason_fails_and_the_run_ends(local_environment):
-    refused = [
-        {"operation": "StartMailboxExportJob", "error": "LimitExceededException", "entity": "user003", "times": None}
-    ]
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        # A refusal nothing explains: slots free, no export of the mailbox in 24 hours.
+        ("LimitExceededException", "WorkMail refused this export 3 times"),
+        # Server errors on this one mailbox's start, past the client's retries.
+        ("InternalServerError", "WorkMail failed to start this export 3 times (InternalServerError"),
+    ],
+)
+def test_a_mailbox_workmail_keeps_refusing_fails_alone_and_the_run_ends(local_environment, error, reason):
+    refused = [{"operation": "StartMailboxExportJob", "error": error, "entity": "user003", "times": None}]
     with local_environment(scenario(organization(users=6, faults={"errors": refused}))) as environment:
         result = environment.run_nightly()
 
         mailboxes = _by_email(result)
         assert result.organizations[0].run["status"] == "SUCCEEDED"
         assert mailboxes["user003@example.com"]["outcome"] == "FAILED"
-        assert "refused this export 3 times" in mailboxes["user003@example.com"]["reason"]
+        assert reason in mailboxes["user003@example.com"]["reason"]
         assert [mailbox["outcome"] for mailbox in mailboxes.values()].count("EXPORTED") == 5
         ledger_mailbox = next(m for m in environment.ledger.mailboxes(ORG) if m["email"] == "user003@example.com")
         assert ledger_mailbox["lastOutcome"] == "FAILED", "retry-failed must find it"
