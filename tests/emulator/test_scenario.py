@@ -299,9 +299,10 @@ def test_an_unquoted_twelve_digit_account_id_is_read_as_the_account_id():
     assert loaded.account_id == "210987654321"
 
 
-def test_two_organizations_with_one_alias_are_refused():
+@pytest.mark.parametrize("other_alias", ["same", "SAME"])
+def test_two_organizations_with_one_alias_are_refused(other_alias):
     organization = {"id": "m-0123456789abcdef0123456789abcdef", "alias": "same"}
-    other = {"id": "m-0123456789abcdef0123456789abcdee", "alias": "same"}
+    other = {"id": "m-0123456789abcdef0123456789abcdee", "alias": other_alias}
 
     problems = problems_of({"start": "2026-12-03T01:00:00Z", "organizations": [organization, other]})
 

@@ -379,7 +379,8 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _aliases_differ(self) -> "Scenario":
-        aliases = [organization.alias for organization in self.organizations]
+        # An alias names the organization's awsapps.com domain, where case does not count.
+        aliases = [organization.alias.lower() for organization in self.organizations]
         repeated = sorted({alias for alias in aliases if aliases.count(alias) > 1})
         if repeated:
             raise ValueError(f"organization aliases must differ, as WorkMail's do; repeated: {', '.join(repeated)}")
