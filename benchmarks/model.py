@@ -33,6 +33,8 @@ class Calibration:
     events_per_pass: int = 11
     fixed_events: int = 30
     state_payload_bytes: int = 1_000
+    # The fixed-batch definition carries little but ids and a batch number.
+    batch_state_payload_bytes: int = 240
     dynamodb_writes_per_mailbox: float = 6.0
     dynamodb_reads_per_mailbox: float = 6.0
     dynamodb_reads_per_pass: float = 5.0
@@ -124,7 +126,7 @@ def fixed_batches(plan: list[tuple[float, float]], calibration: Calibration) -> 
             calibration.dynamodb_writes_per_mailbox * len(plan),
             calibration.dynamodb_reads_per_mailbox * len(plan) + calibration.dynamodb_reads_per_pass * polls,
         ),
-        peak_payload=calibration.state_payload_bytes,
+        peak_payload=calibration.batch_state_payload_bytes,
         max_history=calibration.fixed_events + 5 * batches + 9 * polls,
     )
 
