@@ -3,6 +3,7 @@
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from mailbox_backup.errors import ConfigurationError
 
@@ -13,6 +14,10 @@ SERVICE_MAX_CONCURRENT_EXPORTS = 10
 # A mailbox whose 24-hour window opens within this many hours of planning waits in the run;
 # a later one is skipped until the next run.
 DEFAULT_DEFER_HORIZON_HOURS = 6
+# An operator's run is recorded (REQUESTED) before its execution starts. One whose execution has
+# not started after this long never will (the start failed, the command was interrupted): it
+# blocks neither a new start nor a night.
+REQUEST_START_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

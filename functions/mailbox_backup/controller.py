@@ -108,12 +108,17 @@ def run_pass(
     current.measured_mb = int(counts.get("measuredExportMb", 0))
     current.measured_count = int(counts.get("measuredExportCount", 0))
 
+    starts_unavailable = False
     for task in ledger.active_tasks(organization_id, run_id):
-        _reconcile(current, task)
+        try:
+            _reconcile(current, task)
+        except _StartsUnavailable:
+            # Re-attaching a start met WorkMail's errors: no new starts this pass; the rest goes on.
+            starts_unavailable = True
     others = _other_running_jobs(current, run.get("otherRunningJobIds", []))
 
     current.window_closed = bool(run.get("windowEndsAt")) and current.now >= parse_iso(run["windowEndsAt"])
-    if not current.window_closed:
+    if not current.window_closed and not starts_unavailable:
         _start_into_free_slots(current, others)
     ledger.record_pass(organization_id, run_id, dict(current.counters), iso(current.now))
     _save_failure_streak(current, run)

@@ -9,7 +9,7 @@ import json
 import os
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mailbox_backup import clients, inputs, naming
 from mailbox_backup.clock import utc_now
@@ -42,8 +42,9 @@ def start_runs(stepfunctions, state_machine_arn: str, organization_ids: list[str
     for organization_id in organization_ids:
         try:
             runs.append(_start_run(stepfunctions, state_machine_arn, organization_id, run_id))
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
+        except (ClientError, BotoCoreError) as error:
+            # A connection error names no code; its class says what happened.
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
             logger.error("Run could not be started", extra={"organization_id": organization_id, "error": code})
             not_started.append(f"{organization_id} ({code})")
     if not_started:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from mailbox_backup import inputs, priority, workmail
 from mailbox_backup.clock import utc_now
-from mailbox_backup.config import Settings, load_settings
+from mailbox_backup.config import REQUEST_START_GRACE, Settings, load_settings
 from mailbox_backup.errors import OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
 from mailbox_backup.observability import logger, metrics, tracer
@@ -105,6 +105,10 @@ def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
     for run in ledger.open_runs(organization_id):
         heard = run.get("lastPassAt") or run.get("plannedAt") or run.get("startedAt")
         if run["runId"] == run_id or run.get("requestedMailboxes") or not heard or now - parse_iso(heard) > silence:
+            continue
+        never_started = run["status"] == "REQUESTED" and not run.get("executionArn")
+        if never_started and now - parse_iso(heard) > REQUEST_START_GRACE:
+            # Requested, but its execution never started: nothing will carry it on.
             continue
         if run["status"] != "RUNNING" or _has_mailboxes_waiting(ledger, organization_id, run["runId"]):
             return run
@@ -379,6 +383,9 @@ def _too_recent_reason(previous: datetime, mailbox: dict, not_before: datetime) 
 def _already_finished(run: dict) -> dict:
     output = _state_output(run)
     output["alreadyFinished"] = True
+    if run.get("leftToRunId"):
+        # A StartRun retried after recording a skipped night still has its summary sent (at worst twice).
+        output["leftToRunId"] = run["leftToRunId"]
     output["reason"] = (
         f"run {run['runId']} already finished ({run['status']}) at {run.get('endedAt', 'an earlier time')}; "
         "start an on-demand run to export again"

@@ -306,20 +306,23 @@ def test_a_mailbox_gone_from_workmail_says_why_and_stops_counting_once_no_longer
         assert "purged@example.com" not in {task["email"] for task in third.organizations[0].tasks}
 
 
-def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_path):
+@pytest.mark.parametrize("forgotten", [False, True])
+def test_a_run_left_open_by_an_ended_execution_does_not_block_a_start(cli, tmp_path, forgotten):
     with open_environment(tmp_path, scenario(organization(users=3))) as environment:
         source = stack_options(environment)
         night = environment.run_nightly()
         environment.clock.advance(DAY_AND_AN_HOUR)
 
-        # GIVEN a run the ledger holds open, whose execution has ended (as StopExecution leaves it)
-        ended = next(item for item in night.executions if item["name"].startswith(ORG))
+        # GIVEN a run the ledger holds open, whose execution has ended (as StopExecution leaves it),
+        # or is one Step Functions has forgotten (closed executions go after 90 days)
+        ended = next(item for item in night.executions if item["name"].startswith(ORG))["executionArn"]
+        execution_arn = ended + "-forgotten" if forgotten else ended
         left_open = {"organizationId": ORG, "runId": "manual-20261204T010000Z", "status": "RUNNING", "counts": {}}
-        environment.ledger.create_run(
-            {**left_open, "startedAt": "2026-12-04T01:00:00Z", "executionArn": ended["executionArn"]}
-        )
+        environment.ledger.create_run({**left_open, "startedAt": "2026-12-04T01:00:00Z", "executionArn": execution_arn})
         code, status = cli.json("status", *source)
-        assert code == 1 and "it is stuck" in " ".join(status["organizations"][0]["problems"])
+        problems = " ".join(status["organizations"][0]["problems"])
+        assert code == 1 and "it is stuck" in problems
+        assert ("no longer known to Step Functions" in problems) == forgotten
 
         # WHEN an operator starts a run THEN it starts and exports, since nothing carries the other on
         code, started = cli.json("start", *source)

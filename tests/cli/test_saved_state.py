@@ -173,6 +173,18 @@ def test_mailboxes_lists_every_mailbox_with_its_last_verified_export(cli, saved_
     )
 
 
+def test_mailboxes_is_healthy_when_the_only_failed_mailbox_needs_no_export_any_more(cli, saved_states, tmp_path):
+    state = json.loads((saved_states["after_night"] / "state.json").read_text())
+    failed = next(item for item in state["items"] if item.get("email") == FAILING and item.get("type") == "MAILBOX")
+    failed["state"] = "DISABLED"
+    (tmp_path / "state.json").write_text(json.dumps(state))
+
+    code, answer = cli.json("mailboxes", "--local", str(tmp_path))
+
+    assert code == 0
+    assert next(line for line in answer["mailboxes"] if line["email"] == FAILING)["lastOutcome"] == "FAILED"
+
+
 def test_mailboxes_overdue_lists_the_never_exported_and_exits_1(cli, saved_states):
     code, answer = cli.json("mailboxes", "--overdue", "2d", *_local(saved_states))
 
@@ -467,6 +479,8 @@ def test_report_for_a_period_without_runs_lists_no_exports(cli, saved_states, tm
     report = json.loads(output.read_text())
     assert all(not mailbox["exports"] for mailbox in report["organizations"][0]["mailboxes"])
     assert report["organizations"][0]["runs"] == []
+    # The failure came after the period: it is no reason within it.
+    assert all(mailbox["lastError"] is None for mailbox in report["organizations"][0]["mailboxes"])
 
 
 def test_report_with_since_after_until_is_refused(cli, saved_states, tmp_path):

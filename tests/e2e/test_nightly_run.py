@@ -143,6 +143,12 @@ def test_a_run_longer_than_a_day_is_left_to_finish_and_the_next_night_plans_no_s
         assert "Why: run nightly-20261203 is still working through the organization's queue" in night_summary[1]
         assert f"workmail-backup run show nightly-20261203 --org {ORG}" in night_summary[1]
         assert run_summary[0] == f"workmail-backup nightly-20261203 OK: {ORG}"
+        # StartRun retried after it recorded the skipped night still leads to the night's summary.
+        retried = boto3.client("lambda").invoke(
+            FunctionName=environment.stack.function("StartRunFunction").name,
+            Payload=json.dumps({"organizationId": ORG, "runId": "nightly-20261204"}).encode(),
+        )
+        assert json.loads(retried["Payload"].read())["leftToRunId"] == "nightly-20261203"
         assert set(_outcomes(first).values()) == {"EXPORTED"}
         jobs = [job for job in environment.emulator.jobs(ORG) if job.started_by == "api"]
         assert len(jobs) == len({job.entity_id for job in jobs}) == 35

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from mailbox_backup.dispatch import start_runs
@@ -39,3 +40,24 @@ def test_a_night_delivered_twice_starts_nothing_new_and_is_no_error():
         (run,) = start_runs(stepfunctions, STATE_MACHINE, [STARTED], "nightly-20261203")
 
     assert run["started"] is False and "was started before" in run["reason"]
+
+
+def test_an_unreachable_endpoint_for_one_organization_leaves_the_others_started():
+    stepfunctions = boto3.client("stepfunctions", region_name="us-east-1")
+    started_arn = STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":night-b"
+    answers = iter([EndpointConnectionError(endpoint_url="https://states"), {"executionArn": started_arn}])
+
+    def start_execution(**request):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    stepfunctions.start_execution = start_execution
+
+    with pytest.raises(RunsNotStartedError) as raised:
+        start_runs(stepfunctions, STATE_MACHINE, [REFUSED, STARTED], "nightly-20261203")
+
+    assert f"{REFUSED} (EndpointConnectionError)" in str(raised.value) and "1 other organization(s) started" in str(
+        raised.value
+    )

@@ -306,7 +306,8 @@ def mailboxes(
         print_json({"overdue": overdue, "mailboxes": listed, "unlistedOrganizations": unlisted})
     else:
         views.print_mailboxes(console, listed, overdue, unlisted)
-    any_failed = any(line["lastOutcome"] == "FAILED" for line in listed)
+    # A mailbox no longer to export (disabled, deleted since) keeps its old outcome; it needs nothing.
+    any_failed = any(line["exportable"] and line["lastOutcome"] == "FAILED" for line in listed)
     finish(not any_failed and (overdue is None or not (listed or unlisted)))
 
 

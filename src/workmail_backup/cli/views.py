@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS
+from workmail_backup.ops.queries import how_it_ended
 from workmail_backup.ops.values import human_duration, human_size, s3_uri
 
 STATUS_STYLES = {
@@ -349,7 +350,7 @@ def watch_view(snapshots: list[dict]) -> Group | Text:
         )
         if snapshot["stuck"]:
             header.append(
-                f"\n! its execution ended {snapshot['execution']['status']}: nothing moves this run on; "
+                f"\n! its execution {how_it_ended(snapshot['execution'])}: nothing moves this run on; "
                 "the jobs shown were running when it stopped (`status` says more)",
                 style="red",
             )

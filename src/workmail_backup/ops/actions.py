@@ -11,17 +11,21 @@ from botocore.exceptions import ClientError
 
 from mailbox_backup import naming
 from mailbox_backup.clock import utc_now
-from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS
+from mailbox_backup.config import DEFAULT_DEFER_HORIZON_HOURS, REQUEST_START_GRACE
 from mailbox_backup.ledger import iso, parse_iso
 from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
-from workmail_backup.ops.queries import allowed_again, current_run, is_exportable, is_stuck, skip_reason_of
+from workmail_backup.ops.queries import (
+    allowed_again,
+    current_run,
+    execution_of,
+    is_exportable,
+    is_stuck,
+    skip_reason_of,
+)
 
 # The mailboxes a run names are kept in its ledger item, which DynamoDB caps at 400 KB.
 MAX_NAMED_MAILBOXES = 5_000
-# A requested run whose execution has not started after this long never will (the start failed
-# after the request was written, say); it no longer blocks a new one.
-REQUEST_START_GRACE = timedelta(minutes=10)
 
 
 class RunRefusedError(OperationsError):
@@ -154,12 +158,12 @@ def _second_run_refused(organization_id: str, run: dict) -> RunRefusedError:
 
 def _abandoned(backend: Backend, run: dict) -> bool:
     """A run left open in the ledger that nothing carries on: its execution has ended (stopped by
-    hand, say), or it was requested long ago and its execution never started. It exports nothing
+    hand, say) or is no longer known, or it was requested long ago and its execution never started. It exports nothing
     more, so it must not stop a new run; `status` names it as stuck."""
     if not run.get("executionArn"):
         requested_at = run.get("startedAt")
         return bool(requested_at) and utc_now() - parse_iso(requested_at) > REQUEST_START_GRACE
-    return is_stuck({"status": run["status"], "execution": backend.executions.describe(run["executionArn"])})
+    return is_stuck({"status": run["status"], "execution": execution_of(backend, run)})
 
 
 def _split_by_window(mailboxes: list[dict], now: datetime) -> tuple[list[dict], list[dict]]:

@@ -18,6 +18,8 @@ from workmail_backup.ops.values import age_seconds, human_duration, s3_uri, seco
 FINISHED_EXECUTION_PROBLEMS = ("FAILED", "ABORTED", "TIMED_OUT")
 # WorkMail's end of support: the date by which every mailbox needs a final verified export.
 END_OF_SUPPORT = datetime(2027, 3, 31, 23, 59, 59, tzinfo=UTC)
+# The status of a run's execution that Step Functions can no longer describe.
+NOT_FOUND = "NOT_FOUND"
 RATE_WINDOW = timedelta(days=14)
 RUN_KINDS = ("nightly", "manual")
 # "started" counts the jobs started so far while a run is open; "running", once it has ended,
@@ -46,7 +48,7 @@ def run_view(backend: Backend, run: dict, now: datetime) -> dict:
         "executionArn": run.get("executionArn"),
         # None for a run of the whole organization; the count for a run of named mailboxes.
         "requestedMailboxes": len(run["requestedMailboxes"]) if run.get("requestedMailboxes") else None,
-        "execution": backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None,
+        "execution": execution_of(backend, run),
     }
     if is_open:
         active = _active_tasks(backend, run)
@@ -103,9 +105,23 @@ def run_problems(view: dict) -> list[str]:
     if is_stuck(view):
         problems.append(
             f"run {view['runId']} is still {view['status']} in the ledger but its execution "
-            f"ended {view['execution']['status']}: it is stuck"
+            f"{how_it_ended(view['execution'])}: it is stuck"
         )
     return problems
+
+
+def execution_of(backend: Backend, run: dict) -> dict | None:
+    """The execution behind a run; one Step Functions no longer knows (it forgets closed executions
+    after 90 days, and a redeployed stack's) has the status NOT_FOUND."""
+    if not run.get("executionArn"):
+        return None
+    described = backend.executions.describe(run["executionArn"])
+    return described or {"executionArn": run["executionArn"], "status": NOT_FOUND}
+
+
+def how_it_ended(execution: dict) -> str:
+    status = execution["status"]
+    return "is no longer known to Step Functions" if status == NOT_FOUND else f"ended {status}"
 
 
 def is_stuck(view: dict) -> bool:
@@ -448,7 +464,7 @@ def watch_snapshot(backend: Backend, organization_id: str | None = None) -> list
 def _snapshot(backend: Backend, run: dict, now: datetime) -> dict:
     org, run_id = run["organizationId"], run["runId"]
     jobs = [_progress(backend, task, now) for task in _active_tasks(backend, run)]
-    execution = backend.executions.describe(run["executionArn"]) if run.get("executionArn") else None
+    execution = execution_of(backend, run)
     counts = {**_counts(run), "running": len(jobs)}
     return {
         "organizationId": org,

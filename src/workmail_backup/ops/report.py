@@ -65,7 +65,10 @@ def build_report(
         raise InvalidRequestError(f"--since ({iso(since)}) must come before --until ({iso(until)}).")
     # Coverage is as of the period's end; a period ending now or later is measured now, with a forecast.
     as_of = min(until, now)
-    organizations = [_organization(backend, org, since, until, as_of) for org in backend.organizations(organization_id)]
+    organizations = [
+        _organization(backend, org, since, until, as_of, reaches_now=until >= now)
+        for org in backend.organizations(organization_id)
+    ]
     summary = coverage(backend, as_of, organization_id, now=as_of)
     return {
         "generatedAt": iso(now),
@@ -77,7 +80,9 @@ def build_report(
     }
 
 
-def _organization(backend: Backend, organization_id: str, since: datetime, until: datetime, as_of: datetime) -> dict:
+def _organization(
+    backend: Backend, organization_id: str, since: datetime, until: datetime, as_of: datetime, reaches_now: bool
+) -> dict:
     mailboxes = sorted(
         backend.ledger.mailboxes(organization_id), key=lambda item: item.get("email") or item["entityId"]
     )
@@ -95,7 +100,7 @@ def _organization(backend: Backend, organization_id: str, since: datetime, until
     return {
         "organizationId": organization_id,
         "coverage": coverage(backend, as_of, organization_id, now=as_of)["organizations"][0],
-        "mailboxes": [_mailbox(mailbox, jobs[mailbox["entityId"]], since, until) for mailbox in mailboxes],
+        "mailboxes": [_mailbox(mailbox, jobs[mailbox["entityId"]], since, until, reaches_now) for mailbox in mailboxes],
         "failures": _failures(mailboxes, jobs, runs, since, until),
         "runs": [_run_line(run) for run in runs],
         "coverageSeries": _coverage_series(mailboxes, jobs, since, until),
@@ -107,7 +112,7 @@ def _in_period(moment: str | None, since: datetime, until: datetime) -> bool:
     return bool(moment) and since <= parse_iso(moment) <= until
 
 
-def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime) -> dict:
+def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime, reaches_now: bool) -> dict:
     return {
         "entityId": mailbox["entityId"],
         "email": mailbox.get("email", ""),
@@ -115,7 +120,9 @@ def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime) 
         "state": mailbox.get("state"),
         "exportable": is_exportable(mailbox),
         "notExportableBecause": skip_reason_of(mailbox),
-        "lastError": last_error(mailbox),
+        # Why it has no export: told only where it belongs to the period, so a past period's report
+        # does not give a reason from after it.
+        "lastError": _reason_in_period(mailbox, since, until, reaches_now),
         "lastVerifiedExportAt": _last_verified(jobs, until),
         "lastExportElsewhere": _export_elsewhere(mailbox),
         "exports": [
@@ -124,6 +131,14 @@ def _mailbox(mailbox: dict, jobs: list[dict], since: datetime, until: datetime) 
             if _in_period(job["startedAt"], since, until)
         ],
     }
+
+
+def _reason_in_period(mailbox: dict, since: datetime, until: datetime, reaches_now: bool) -> str | None:
+    refusal = mailbox.get("lastNotStarted") or {}
+    if _in_period(refusal.get("at"), since, until):
+        return refusal.get("reason")
+    # The mailbox's last error has no time of its own: it is today's, right for a period up to now.
+    return last_error(mailbox) if reaches_now else None
 
 
 def _last_verified(jobs: list[dict], until: datetime) -> str | None:
