@@ -19,7 +19,7 @@ from mailbox_backup import clients, inputs, naming, priority, workmail
 from mailbox_backup.clock import utc_now
 from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load_settings
 from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
-from mailbox_backup.ledger import Ledger, active_partition, iso, parse_iso
+from mailbox_backup.ledger import OPEN_RUN_STATES, Ledger, active_partition, iso, parse_iso
 from mailbox_backup.observability import logger, metrics, record_slot_utilization, tracer
 from mailbox_backup.start_run import CLOCK_MARGIN, JOB_DESCRIPTION_PREFIX
 from mailbox_backup.verification import verify_export
@@ -57,6 +57,8 @@ class Pass:
     running: int = 0
     overrunning: int = 0
     organization_full: bool = False
+    # Exports of the organization's other open runs: they use its slots too.
+    sibling_running: int = 0
     ready_lane_empty: bool = False
     window_closed: bool = False
     # Consecutive failed exports with the same error text, carried from pass to pass.
@@ -116,6 +118,7 @@ def run_pass(
             # Re-attaching a start met WorkMail's errors: no new starts this pass; the rest goes on.
             starts_unavailable = True
     others = _other_running_jobs(current, run.get("otherRunningJobIds", []))
+    current.sibling_running = _exports_of_runs_beside(current, run.get("siblingRunIds", []))
 
     current.window_closed = bool(run.get("windowEndsAt")) and current.now >= parse_iso(run["windowEndsAt"])
     if not current.window_closed and not starts_unavailable:
@@ -354,9 +357,28 @@ def _refresh_other_jobs(current: Pass) -> tuple[list[str], dict[str, datetime]]:
 # Starting new jobs -------------------------------------------------------------------------
 
 
+def _exports_of_runs_beside(current: Pass, run_ids: list[str]) -> int:
+    """Exports the organization's other open runs (operators' runs of named mailboxes) have going.
+
+    The setting is a budget per organization, not per run; a run that has closed is dropped.
+    """
+    still_open, exporting = [], 0
+    for run_id in run_ids:
+        run = current.ledger.get_run(current.organization_id, run_id)
+        if run and run.get("status") in OPEN_RUN_STATES:
+            still_open.append(run_id)
+            exporting += len(current.ledger.active_tasks(current.organization_id, run_id))
+    if still_open != run_ids:
+        current.ledger.update_run(current.organization_id, current.run_id, {"siblingRunIds": still_open})
+    return exporting
+
+
 def _free_slots(current: Pass, others: int) -> int:
-    by_setting = current.settings.max_concurrent_exports - current.running
-    by_service = SERVICE_MAX_CONCURRENT_EXPORTS - current.running - others
+    # A sibling run's jobs running at planning are among the others too: the larger count stands
+    # for both (a start beyond WorkMail's ten is refused and sorted out by one listing anyway).
+    beside = max(others, current.sibling_running)
+    by_setting = current.settings.max_concurrent_exports - current.running - current.sibling_running
+    by_service = SERVICE_MAX_CONCURRENT_EXPORTS - current.running - beside
     return max(0, min(by_setting, by_service))
 
 

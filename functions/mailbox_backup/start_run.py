@@ -70,6 +70,8 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         "executionArn": execution_arn,
         "maxConcurrentExports": settings.max_concurrent_exports,
         "windowEndsAt": _window_end(settings, now),
+        # Operators' runs of named mailboxes still open: their exports share the organization's slots.
+        "siblingRunIds": _named_runs_open(ledger, organization_id, run_id),
     }
     if existing:
         # An operator's request, recorded before its execution started, or a planning that crashed.
@@ -113,6 +115,14 @@ def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
         if run["status"] != "RUNNING" or _has_mailboxes_waiting(ledger, organization_id, run["runId"]):
             return run
     return None
+
+
+def _named_runs_open(ledger, organization_id: str, run_id: str) -> list[str]:
+    return [
+        run["runId"]
+        for run in ledger.open_runs(organization_id)
+        if run["runId"] != run_id and run.get("requestedMailboxes")
+    ]
 
 
 def _has_mailboxes_waiting(ledger, organization_id: str, run_id: str) -> bool:

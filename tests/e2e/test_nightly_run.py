@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import boto3
 
-from mailbox_backup.ledger import iso, queue_partition
+from mailbox_backup.ledger import active_partition, iso, queue_partition
 from tests.e2e.conftest import ORG, organization, published_summaries, scenario
 
 
@@ -229,3 +229,32 @@ def test_organizations_in_another_account_are_backed_up_by_a_stack_in_that_accou
 
         assert set(_outcomes(result).values()) == {"EXPORTED"}
         assert ":210987654321:" in environment.stack.outputs["OrganizationBackupStateMachineArn"]
+
+
+def test_exports_of_an_operators_run_beside_the_night_count_against_the_organizations_setting(local_environment):
+    with local_environment(scenario(organization(users=8)), MaxConcurrentExports="5") as environment:
+        # GIVEN an operator's run of named mailboxes, open, with three exports going
+        just_now = iso(environment.clock.now() - timedelta(minutes=5))
+        named = {"organizationId": ORG, "runId": "manual-20261203T005500Z", "status": "RUNNING", "counts": {}}
+        environment.ledger.create_run(
+            {**named, "startedAt": just_now, "lastPassAt": just_now, "requestedMailboxes": ["a", "b", "c"]}
+        )
+        environment.ledger.put_items(
+            [
+                {
+                    "PK": f"RUN#{ORG}#manual-20261203T005500Z",
+                    "SK": f"MAILBOX#{entity}",
+                    "type": "TASK",
+                    "status": "RUNNING",
+                    "GSI1PK": active_partition(ORG, "manual-20261203T005500Z"),
+                    "GSI1SK": entity,
+                }
+                for entity in ("a", "b", "c")
+            ]
+        )
+
+        result = environment.run_nightly()
+
+        # THEN the night keeps to the two slots left of five, and still exports everything
+        assert result.organizations[0].peak_running == 2
+        assert set(_outcomes(result).values()) == {"EXPORTED"}
