@@ -59,6 +59,9 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         return _state_output(existing)
 
     if existing is None:
+        # Checked before this run is recorded: an operator's start in the same instant may go on
+        # beside the night. Two runs stay within WorkMail's limits (it refuses the rest); the
+        # opposite order could leave a night with no run at all.
         busy = _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
         if busy:
             return _leave_night_to(ledger, busy, organization_id, run_id, execution_arn, now)
