@@ -233,6 +233,11 @@ def test_schedule_starts_the_nightly_machine_with_every_organization(deployed: L
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["Target"]["Arn"] == deployed.outputs["NightlyStateMachineArn"]
     assert json.loads(schedule["Target"]["Input"])["organizationIds"] == ORGANIZATION_IDS
+    # A delivery that fails for good is kept, encrypted, where an alarm watches it.
+    dead_letters = schedule["Target"]["DeadLetterConfig"]["Arn"]
+    queue_url = _client("sqs").get_queue_url(QueueName=dead_letters.rsplit(":", 1)[-1])["QueueUrl"]
+    attributes = _client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["KmsMasterKeyId"] and attributes["MessageRetentionPeriod"] == "1209600"
 
 
 def test_existing_bucket_key_and_role_are_used_instead_of_new_ones(tmp_path):
@@ -257,13 +262,13 @@ def test_existing_bucket_key_and_role_are_used_instead_of_new_ones(tmp_path):
 
 def test_unknown_resource_type_fails_the_deployment(tmp_path):
     template_path = _copy_project(tmp_path)
-    # A queue moto could create, but that nothing in the local deployment expects.
+    # A stream moto could create, but that nothing in the local deployment expects.
     template = template_path.read_text()
     template_path.write_text(
-        template.replace("\nOutputs:", "\n  UnexpectedQueue:\n    Type: AWS::SQS::Queue\n\nOutputs:")
+        template.replace("\nOutputs:", "\n  UnexpectedStream:\n    Type: AWS::Kinesis::Stream\n\nOutputs:")
     )
 
-    with mock_aws(config=MOTO_CONFIG), pytest.raises(UnsupportedResourceError, match="AWS::SQS::Queue"):
+    with mock_aws(config=MOTO_CONFIG), pytest.raises(UnsupportedResourceError, match="AWS::Kinesis::Stream"):
         deploy_local_stack(template_path, {"OrganizationIds": ORGANIZATION_IDS[0]}, stack_name="unknown-type")
 
 
@@ -346,6 +351,7 @@ def test_alarms_notify_the_encrypted_topic(deployed: LocalStack):
         "MailboxesOverdueAlarm": "MailboxesOverdue",
         "ExportOverrunningAlarm": "ExportsOverrunning",
         "NightlyFailedAlarm": "ExecutionsFailed",
+        "ScheduleDeliveryFailedAlarm": "ApproximateNumberOfMessagesVisible",
     }
     for logical_id, metric in expected.items():
         alarm = alarms[deployed.physical_ids[logical_id]]

@@ -63,6 +63,7 @@ TYPES_CREATED_BY_MOTO = frozenset(
         "AWS::Logs::LogGroup",
         "AWS::S3::Bucket",
         "AWS::SNS::Topic",
+        "AWS::SQS::Queue",
         "AWS::StepFunctions::StateMachine",
     }
 )
