@@ -437,3 +437,17 @@ def test_an_empty_scenario_file_is_called_empty(tmp_path: Path, text: str):
     path.write_text(text)
 
     assert problems_of(path) == ["scenario: the file is empty; see scenarios/demo.yaml for one to start from"]
+
+
+def test_a_change_after_a_mailbox_was_deleted_is_refused():
+    changes = [
+        {"entity": "bob", "state": "DISABLED", "at": "+2h"},
+        {"entity": "bob@example.com", "state": "DELETED", "at": "+1h"},
+    ]
+
+    problems = problems_of(scenario(organization(faults={"entity_changes": changes})))
+
+    assert problems == [
+        "organizations[0].faults.entity_changes[0]: bob is already deleted by entity_changes[1]; "
+        "WorkMail changes a deleted entity no more"
+    ]

@@ -123,3 +123,24 @@ def _fault_problems(scenario: Scenario, faults: Faults, index: dict[str, Mailbox
     for position, outcome in enumerate(faults.job_outcomes):
         if outcome.error_info is not None and outcome.state != "FAILED":
             yield f"{where}.job_outcomes[{position}].error_info: only a FAILED outcome has error_info"
+
+    yield from _changes_after_deletion(scenario, faults, index, where)
+
+
+def _changes_after_deletion(scenario: Scenario, faults: Faults, index: dict[str, Mailbox], where: str) -> Iterator[str]:
+    """WorkMail changes a deleted user or resource no more: nothing may follow its deletion."""
+    from .durations import resolve_time
+
+    deleted_by: dict[int, int] = {}
+    changes = [(position, change) for position, change in enumerate(faults.entity_changes)]
+    for position, change in sorted(changes, key=lambda item: resolve_time(item[1].at, scenario.start)):
+        mailbox = index.get(change.entity.lower())
+        if mailbox is None:
+            continue
+        if id(mailbox) in deleted_by:
+            yield (
+                f"{where}.entity_changes[{position}]: {change.entity} is already deleted by "
+                f"entity_changes[{deleted_by[id(mailbox)]}]; WorkMail changes a deleted entity no more"
+            )
+        elif change.state == "DELETED":
+            deleted_by[id(mailbox)] = position
