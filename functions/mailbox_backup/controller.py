@@ -21,7 +21,7 @@ from mailbox_backup.config import SERVICE_MAX_CONCURRENT_EXPORTS, Settings, load
 from mailbox_backup.errors import ConfigurationError, InvalidInputError, OrganizationUnavailableError
 from mailbox_backup.ledger import OPEN_RUN_STATES, Ledger, active_partition, iso, parse_iso
 from mailbox_backup.observability import logger, metrics, record_slot_utilization, tracer
-from mailbox_backup.start_run import CLOCK_MARGIN, JOB_DESCRIPTION_PREFIX
+from mailbox_backup.start_run import JOB_DESCRIPTION_PREFIX
 from mailbox_backup.verification import verify_export
 
 # Below this many measured megabytes, the default export rate is a better guess.
@@ -594,7 +594,7 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
     if last_start is None:
         _pause_unexplained(current, task)
         return
-    not_before = last_start + workmail.EXPORT_INTERVAL + CLOCK_MARGIN
+    not_before = last_start + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN
     reason = f"exported by someone else at {iso(last_start)}; allowed again at {iso(not_before)}"
     if not_before > current.now + timedelta(hours=current.settings.defer_horizon_hours):
         # As when planning: a window that opens this far ahead is the next run's business.

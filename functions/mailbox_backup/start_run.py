@@ -20,8 +20,6 @@ from mailbox_backup.errors import OrganizationUnavailableError
 from mailbox_backup.ledger import Ledger, iso, parse_iso, queue_partition
 from mailbox_backup.observability import logger, metrics, tracer
 
-# Clocks differ between us and WorkMail; waiting a little longer avoids a refused start.
-CLOCK_MARGIN = timedelta(minutes=2)
 # Jobs this tool starts carry this description, which tells them apart from others' jobs.
 JOB_DESCRIPTION_PREFIX = "workmail-backup run "
 # SKIPPED: a night that left the organization to an earlier run still working through its queue.
@@ -378,7 +376,7 @@ def _next_allowed_start(mailbox: dict, workmail_last_start: datetime | None):
     if not starts:
         return None, None
     previous = max(starts)
-    return previous + workmail.EXPORT_INTERVAL + CLOCK_MARGIN, previous
+    return previous + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN, previous
 
 
 def _by_whom(previous: datetime, mailbox: dict) -> str:

@@ -436,10 +436,13 @@ def coverage_percent(part: int, whole: int) -> float:
 
 
 def allowed_again(mailbox: dict) -> datetime:
-    """When WorkMail accepts this mailbox's next export: 24 hours after its last start, by anyone."""
+    """When this backup will next start the mailbox's export: 24 hours after its last start, by
+    anyone, and the margin for clock skew the runs wait too (so the views name the runs' own times)."""
     starts = [mailbox.get("lastStartedAt"), (mailbox.get("lastExportElsewhere") or {}).get("startedAt")]
     known = [parse_iso(start) for start in starts if start]
-    return max(known) + workmail.EXPORT_INTERVAL if known else datetime.min.replace(tzinfo=UTC)
+    if not known:
+        return datetime.min.replace(tzinfo=UTC)
+    return max(known) + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN
 
 
 # A live run ------------------------------------------------------------------------------------
