@@ -603,6 +603,7 @@ def test_bad_input_to_the_commands_gets_one_line_and_exit_2(cli, saved_states, t
     result = cli(*[argument.format(tmp=tmp_path) for argument in arguments], *_local(saved_states))
 
     assert result.exit_code == 2 and says.format(tmp=tmp_path) in result.stderr
+    assert result.stderr.strip().count("\n") == 0, "one line saying what to fix"
     assert not (tmp_path / "no").exists(), "a mistyped directory is named, not created"
     assert "Traceback" not in result.output
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.live import Live
@@ -46,10 +46,16 @@ StateMachineOption = Annotated[
 ]
 
 
+def refuse(message: str) -> NoReturn:
+    """Bad input to an option: one line saying what to fix, and exit 2 (typer's own would be a panel)."""
+    errors.print(f"[red]Error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(UNANSWERED)
+
+
 def _saved_state_path(value: str) -> Path:
     # An empty value would silently mean the current directory.
     if not value.strip():
-        raise typer.BadParameter("is empty; give the directory `local run --state-dir DIR` saved into.")
+        refuse("--local is empty; give the directory `local run --state-dir DIR` saved into.")
     return Path(value)
 
 
@@ -68,9 +74,9 @@ ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profil
 
 def _organization_id(value: str) -> str:
     if not value.strip():
-        raise typer.BadParameter("is empty; give an organization id, or leave --org out for every organization.")
+        refuse("--org is empty; give an organization id, or leave --org out for every organization.")
     if not ORGANIZATION_ID.match(value.strip()):
-        raise typer.BadParameter("is not a WorkMail organization id: those are m- followed by 32 lowercase hex digits.")
+        refuse(f"--org {escape(value)} is not a WorkMail organization id (m- and 32 lowercase hex digits).")
     return value.strip()
 
 
@@ -393,11 +399,11 @@ def retry_failed(
 def _report_path(value: str) -> Path:
     # An empty value would silently mean the current directory.
     if not value.strip():
-        raise typer.BadParameter("is empty; give the file to write, or '-' for stdout.")
+        refuse("--output is empty; give the file to write, or '-' for stdout.")
     path = Path(value)
     # A mistyped directory is named, not created.
     if value != "-" and not path.parent.is_dir():
-        raise typer.BadParameter(f"the directory {path.parent} does not exist; create it, or write elsewhere.")
+        refuse(f"--output {escape(value)}: the directory {escape(str(path.parent))} does not exist; create it first.")
     return path
 
 
