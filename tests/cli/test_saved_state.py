@@ -455,6 +455,16 @@ def test_report_csv_says_why_a_mailbox_needs_no_export_and_who_else_exported_one
     assert by_email["user000@example.com"]["exportedElsewhereJobId"] == ""
 
 
+def test_report_takes_its_format_from_the_file_name_when_none_is_given(cli, saved_states, tmp_path):
+    cli("report", "-o", str(tmp_path / "audit.csv"), *_local(saved_states))
+    cli("report", "-o", str(tmp_path / "audit.json"), *_local(saved_states))
+    cli("report", "-o", str(tmp_path / "audit.csv.txt"), *_local(saved_states))
+
+    assert (tmp_path / "audit.csv").read_text().startswith("organizationId,entityId,email")
+    assert json.loads((tmp_path / "audit.json").read_text())["coverage"]["covered"] == 10
+    assert (tmp_path / "audit.csv.txt").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_report_to_stdout_is_the_report_alone(cli, saved_states):
     result = cli("report", "--format", "json", "-o", "-", *_local(saved_states))
 

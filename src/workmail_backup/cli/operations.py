@@ -407,15 +407,22 @@ def _report_path(value: str) -> Path:
     return path
 
 
+def _format_of(output: Path) -> views.ReportFormat:
+    # report.csv is meant as CSV: writing HTML into it would be a surprise.
+    named = output.suffix.lower().lstrip(".")
+    return views.ReportFormat(named) if named in views.ReportFormat.__members__ else views.ReportFormat.html
+
+
 @app.command("report")
 @takes_source
 def audit_report(
     output: Annotated[
         Path, typer.Option("--output", "-o", parser=_report_path, help="File to write ('-' for stdout).")
     ],
-    report_format: Annotated[views.ReportFormat, typer.Option("--format", help="html, csv or json.")] = (
-        views.ReportFormat.html
-    ),
+    report_format: Annotated[
+        views.ReportFormat | None,
+        typer.Option("--format", help="html, csv or json (default: the output file's extension, else html)."),
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Start of the period (default: 30 days before --until).")] = None,
     until: Annotated[str | None, typer.Option(help="End of the period, inclusive (default: now).")] = None,
     org: OrgOption = None,
@@ -428,7 +435,7 @@ def audit_report(
         period_end = parse_day(until, "--until", end_of_day=True) if until else None
         data = report.build_report(backend, period_start, period_end, org)
     renderers = {"html": report.render_html, "csv": report.render_csv, "json": report.render_json}
-    rendered = renderers[report_format.value](data)
+    rendered = renderers[(report_format or _format_of(output)).value](data)
     to_stdout = str(output) == "-"
     try:
         if to_stdout:
