@@ -719,6 +719,8 @@ def test_a_night_stopped_at_its_time_limit_is_saved_as_far_as_it_got(cli, tmp_pa
 
     assert result.exit_code == 1
     assert "did not finish within 1 s of real time" in result.stderr and f"saved in {state}" in result.stderr
+    # The handlers' logs are kept with the state they explain.
+    assert '"run_id":"nightly-20261203"' in (state / "local-run.log").read_text()
     assert status["organizations"][0]["current"]["status"] == "RUNNING"
     # Stopped, as StopExecution leaves it: status says the run is left open, and watch shows it once.
     assert code == 1 and status["organizations"][0]["current"]["execution"]["status"] == "ABORTED"

@@ -47,13 +47,13 @@ def local_run(
         ),
     ] = Path("template.yaml"),
     log_file: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            parser=_given_path("--log-file", "a file name, or leave the option out for out/local-run.log"),
+            parser=_given_path("--log-file", "a file name, or leave the option out for the default"),
             metavar="<path>",
-            help="Where the handlers' structured logs go during the run.",
+            help="Where the handlers' structured logs go: default local-run.log in --state-dir, else out/.",
         ),
-    ] = Path("out/local-run.log"),
+    ] = None,
     state_dir: Annotated[
         Path | None,
         typer.Option(
@@ -70,6 +70,8 @@ def local_run(
     from workmail_backup.local.runner import LocalEnvironment, LocalRunError
     from workmail_backup.ops.local_state import save_state
 
+    # The logs go with the saved state they explain, so that two states never share one log.
+    log_file = log_file or (state_dir / "local-run.log" if state_dir is not None else Path("out/local-run.log"))
     loaded = _checked_inputs(scenario, template, log_file, state_dir)
     limit_seconds = _checked_time_limit(time_limit)
 
@@ -194,9 +196,10 @@ def _checked_inputs(scenario: Path, template: Path, log_file: Path, state_dir: P
         )
         raise typer.Exit(2)
     # Checked before the run, so that a bad path does not throw away a whole night's work at its end.
-    _must_be_writable(log_file, "--log-file", directory=False)
+    # The state directory first: the log goes into it by default.
     if state_dir is not None:
         _must_be_writable(state_dir, "--state-dir", directory=True)
+    _must_be_writable(log_file, "--log-file", directory=False)
 
     return loaded
 
