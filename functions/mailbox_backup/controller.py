@@ -9,6 +9,7 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -497,23 +498,17 @@ class _StartsUnavailable(Exception):
 
 
 def _pause_after_server_errors(current: Pass, task: dict, error: ClientError) -> None:
-    """Put the mailbox back with a pause; after a few such passes, record it as failed on its own.
-
-    One mailbox WorkMail cannot start must not fail the whole run, nor keep it open for ever;
-    an outage of WorkMail as a whole costs each mailbox at most a strike or two.
-    """
-    strikes = int(task.get("serverErrorStrikes", 0)) + 1
+    """One mailbox WorkMail cannot start must not fail the whole run; an outage of WorkMail as a
+    whole costs each mailbox at most a strike or two."""
     what = f"{workmail.error_code(error)}: {workmail.error_message(error)}"
-    if strikes >= MAX_UNEXPLAINED_REFUSALS:
-        _fail_without_job(current, task, f"WorkMail failed to start this export {strikes} times ({what})")
-        return
-    retry_at = current.now + UNEXPLAINED_REFUSAL_PAUSE
-    reason = f"WorkMail failed to start the export ({what}); trying again"
-    current.ledger.update_task(
-        task, {**priority.deferred_fields(task, iso(retry_at), reason), "serverErrorStrikes": strikes}
-    )
-    current.counters["deferred"] += 1
     logger.warning("Export start failed; trying later", extra={"entity_id": task["entityId"], "error": what})
+    _pause_or_fail(
+        current,
+        task,
+        "serverErrorStrikes",
+        failed=lambda strikes: f"WorkMail failed to start this export {strikes} times ({what})",
+        pausing=lambda strikes: f"WorkMail failed to start the export ({what}); trying again",
+    )
 
 
 def _fail_without_job(current: Pass, task: dict, error_text: str) -> None:
@@ -594,7 +589,7 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
     if last_start is None:
         _pause_unexplained(current, task)
         return
-    not_before = last_start + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN
+    not_before = workmail.next_start_after(last_start)
     reason = f"exported by someone else at {iso(last_start)}; allowed again at {iso(not_before)}"
     if not_before > current.now + timedelta(hours=current.settings.defer_horizon_hours):
         # As when planning: a window that opens this far ahead is the next run's business.
@@ -607,22 +602,35 @@ def _defer_refused(current: Pass, task: dict, last_start: datetime | None) -> No
 
 
 def _pause_unexplained(current: Pass, task: dict) -> None:
-    """No full organization and no recent export explain the refusal: wait a little, then give up.
-
-    Retrying at once on every pass would keep the run open for ever on a mailbox WorkMail
-    will not export; after a few refusals it is recorded as failed, with what was seen.
-    """
-    refusals = int(task.get("unexplainedRefusals", 0)) + 1
-    if refusals >= MAX_UNEXPLAINED_REFUSALS:
-        error_text = (
+    """No full organization and no recent export explain the refusal: wait a little, then give up."""
+    _pause_or_fail(
+        current,
+        task,
+        "unexplainedRefusals",
+        failed=lambda refusals: (
             f"WorkMail refused this export {refusals} times (LimitExceededException) while slots were free and "
             "no export of the mailbox in the last 24 hours explains it; check the mailbox in the WorkMail console"
-        )
-        _fail_without_job(current, task, error_text)
+        ),
+        pausing=lambda refusals: (
+            f"WorkMail refused the export without a known cause ({refusals} time(s)); trying again"
+        ),
+    )
+
+
+def _pause_or_fail(
+    current: Pass, task: dict, strikes_field: str, failed: Callable[[int], str], pausing: Callable[[int], str]
+) -> None:
+    """Put the mailbox back for a while; after a few strikes, record it as failed on its own.
+
+    Retrying at once on every pass would keep the run open for ever on a mailbox WorkMail
+    will not export; once failed, the run can end and `retry-failed` finds it.
+    """
+    strikes = int(task.get(strikes_field, 0)) + 1
+    if strikes >= MAX_UNEXPLAINED_REFUSALS:
+        _fail_without_job(current, task, failed(strikes))
         return
     retry_at = current.now + UNEXPLAINED_REFUSAL_PAUSE
-    reason = f"WorkMail refused the export without a known cause ({refusals} time(s)); trying again"
-    fields = {**priority.deferred_fields(task, iso(retry_at), reason), "unexplainedRefusals": refusals}
+    fields = {**priority.deferred_fields(task, iso(retry_at), pausing(strikes)), strikes_field: strikes}
     current.ledger.update_task(task, fields)
     current.counters["deferred"] += 1
 

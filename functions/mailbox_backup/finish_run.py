@@ -116,7 +116,7 @@ def _summarize(ledger: Ledger, organization_id: str, run_id: str) -> _Summary:
 def _allowed_again(task: dict) -> datetime | None:
     """A start in this run, or a deferral's not-before time, holds the mailbox's next export back."""
     if task.get("startedAt"):
-        return parse_iso(task["startedAt"]) + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN
+        return workmail.next_start_after(parse_iso(task["startedAt"]))
     return parse_iso(task["notBefore"]) if task.get("notBefore") else None
 
 

@@ -56,11 +56,12 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         logger.info("Run already planned; resuming")
         return _state_output(existing)
 
+    open_runs = [run for run in ledger.open_runs(organization_id) if run["runId"] != run_id]
     if existing is None:
         # Checked before this run is recorded: an operator's start in the same instant may go on
         # beside the night. Two runs stay within WorkMail's limits (it refuses the rest); the
         # opposite order could leave a night with no run at all.
-        busy = _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
+        busy = _earlier_run_still_exporting(settings, ledger, open_runs, now)
         if busy:
             return _leave_night_to(ledger, busy, organization_id, run_id, execution_arn, now)
 
@@ -72,7 +73,7 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
         "maxConcurrentExports": settings.max_concurrent_exports,
         "windowEndsAt": _window_end(settings, now),
         # Operators' runs of named mailboxes still open: their exports share the organization's slots.
-        "siblingRunIds": _named_runs_open(ledger, organization_id, run_id),
+        "siblingRunIds": [run["runId"] for run in open_runs if run.get("requestedMailboxes")],
     }
     if existing:
         # An operator's request, recorded before its execution started, or a planning that crashed.
@@ -95,7 +96,7 @@ def plan_run(settings: Settings, organization_id: str, run_id: str, execution_ar
     return _state_output({"organizationId": organization_id, "runId": run_id, **run})
 
 
-def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now) -> dict | None:
+def _earlier_run_still_exporting(settings, ledger, open_runs: list[dict], now) -> dict | None:
     """An open run of the whole organization that is alive and still has mailboxes to start.
 
     A large organization's full pass takes longer than a night. Planning a second run beside
@@ -105,25 +106,17 @@ def _earlier_run_still_exporting(settings, ledger, organization_id, run_id, now)
     not: the night still owes every other mailbox its export.
     """
     silence = max(MIN_SILENCE_OF_A_DEAD_RUN, timedelta(seconds=2 * settings.max_poll_seconds))
-    for run in ledger.open_runs(organization_id):
+    for run in open_runs:
         heard = run.get("lastPassAt") or run.get("plannedAt") or run.get("startedAt")
-        if run["runId"] == run_id or run.get("requestedMailboxes") or not heard or now - parse_iso(heard) > silence:
+        if run.get("requestedMailboxes") or not heard or now - parse_iso(heard) > silence:
             continue
         never_started = run["status"] == "REQUESTED" and not run.get("executionArn")
         if never_started and now - parse_iso(heard) > REQUEST_START_GRACE:
             # Requested, but its execution never started: nothing will carry it on.
             continue
-        if run["status"] != "RUNNING" or _has_mailboxes_waiting(ledger, organization_id, run["runId"]):
+        if run["status"] != "RUNNING" or _has_mailboxes_waiting(ledger, run["organizationId"], run["runId"]):
             return run
     return None
-
-
-def _named_runs_open(ledger, organization_id: str, run_id: str) -> list[str]:
-    return [
-        run["runId"]
-        for run in ledger.open_runs(organization_id)
-        if run["runId"] != run_id and run.get("requestedMailboxes")
-    ]
 
 
 def _has_mailboxes_waiting(ledger, organization_id: str, run_id: str) -> bool:
@@ -376,7 +369,7 @@ def _next_allowed_start(mailbox: dict, workmail_last_start: datetime | None):
     if not starts:
         return None, None
     previous = max(starts)
-    return previous + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN, previous
+    return workmail.next_start_after(previous), previous
 
 
 def _by_whom(previous: datetime, mailbox: dict) -> str:

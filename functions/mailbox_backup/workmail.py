@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -65,6 +65,11 @@ class Entity:
 
 def client():
     return clients.workmail()
+
+
+def next_start_after(previous_start: datetime) -> datetime:
+    """When this backup starts a mailbox's export again: the 24-hour interval and the clock margin."""
+    return previous_start + EXPORT_INTERVAL + CLOCK_MARGIN
 
 
 def is_transient(error: BaseException) -> bool:

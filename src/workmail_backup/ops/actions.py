@@ -17,7 +17,6 @@ from workmail_backup.ops.backend import Backend
 from workmail_backup.ops.errors import InvalidRequestError, OperationsError
 from workmail_backup.ops.queries import (
     allowed_again,
-    current_run,
     execution_of,
     is_exportable,
     is_stuck,
@@ -133,18 +132,15 @@ def _one_organization(backend: Backend, organization_id: str | None) -> str:
     return organizations[0]
 
 
-def _refuse_if_open(backend: Backend, organization_id: str) -> None:
-    run = current_run(backend, organization_id)
-    if run and not _abandoned(backend, run):
-        raise _second_run_refused(organization_id, run)
+def _refuse_if_open(backend: Backend, organization_id: str, besides: str | None = None) -> None:
+    """Refuse while another run of the organization is open and something carries it on.
 
-
-def _refuse_if_a_rival_opened(backend: Backend, organization_id: str, run_id: str) -> None:
-    """Two starts can both pass the first check before either records its run. Each checks again
-    after recording, and one that sees another open run steps back: at worst both do, never do both go on."""
+    A start asks twice: before it records its run, and again after (``besides`` its own), since
+    two starts can both pass the first question before either records anything. A start that
+    sees another run then steps back: at worst both do, never do both go on.
+    """
     for run in backend.ledger.open_runs(organization_id):
-        if run["runId"] != run_id and not _abandoned(backend, run):
-            backend.ledger.withdraw_run(organization_id, run_id)
+        if run["runId"] != besides and not _abandoned(backend, run):
             raise _second_run_refused(organization_id, run)
 
 
@@ -158,8 +154,8 @@ def _second_run_refused(organization_id: str, run: dict) -> RunRefusedError:
 
 def _abandoned(backend: Backend, run: dict) -> bool:
     """A run left open in the ledger that nothing carries on: its execution has ended (stopped by
-    hand, say) or is no longer known, or it was requested long ago and its execution never started. It exports nothing
-    more, so it must not stop a new run; `status` names it as stuck."""
+    hand, say) or is no longer known, or it was requested long ago and its execution never
+    started. It exports nothing more, so it must not stop a new run; `status` names it as stuck."""
     if not run.get("executionArn"):
         requested_at = run.get("startedAt")
         return bool(requested_at) and utc_now() - parse_iso(requested_at) > REQUEST_START_GRACE
@@ -216,4 +212,8 @@ def _request(backend: Backend, organization_id: str, run_id: str, mailbox_ids: l
         run["requestedMailboxes"] = mailbox_ids
     if not backend.ledger.create_run(run):
         raise RunRefusedError(f"Run {run_id} was started a moment ago; wait a second and check `status`.")
-    _refuse_if_a_rival_opened(backend, organization_id, run_id)
+    try:
+        _refuse_if_open(backend, organization_id, besides=run_id)
+    except RunRefusedError:
+        backend.ledger.withdraw_run(organization_id, run_id)
+        raise

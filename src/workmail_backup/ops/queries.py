@@ -442,7 +442,7 @@ def allowed_again(mailbox: dict) -> datetime:
     known = [parse_iso(start) for start in starts if start]
     if not known:
         return datetime.min.replace(tzinfo=UTC)
-    return max(known) + workmail.EXPORT_INTERVAL + workmail.CLOCK_MARGIN
+    return workmail.next_start_after(max(known))
 
 
 # A live run ------------------------------------------------------------------------------------

@@ -65,11 +65,10 @@ def build_report(
         raise InvalidRequestError(f"--since ({iso(since)}) must come before --until ({iso(until)}).")
     # Coverage is as of the period's end; a period ending now or later is measured now, with a forecast.
     as_of = min(until, now)
-    organizations = [
-        _organization(backend, org, since, until, as_of, reaches_now=until >= now)
-        for org in backend.organizations(organization_id)
-    ]
     summary = coverage(backend, as_of, organization_id, now=as_of)
+    organizations = [
+        _organization(backend, covered, since, until, reaches_now=until >= now) for covered in summary["organizations"]
+    ]
     return {
         "generatedAt": iso(now),
         "source": backend.description,
@@ -80,9 +79,9 @@ def build_report(
     }
 
 
-def _organization(
-    backend: Backend, organization_id: str, since: datetime, until: datetime, as_of: datetime, reaches_now: bool
-) -> dict:
+def _organization(backend: Backend, covered: dict, since: datetime, until: datetime, reaches_now: bool) -> dict:
+    """One organization's part of the report, around its coverage (read once, for the summary too)."""
+    organization_id = covered["organizationId"]
     mailboxes = sorted(
         backend.ledger.mailboxes(organization_id), key=lambda item: item.get("email") or item["entityId"]
     )
@@ -99,7 +98,7 @@ def _organization(
     ]
     return {
         "organizationId": organization_id,
-        "coverage": coverage(backend, as_of, organization_id, now=as_of)["organizations"][0],
+        "coverage": covered,
         "mailboxes": [_mailbox(mailbox, jobs[mailbox["entityId"]], since, until, reaches_now) for mailbox in mailboxes],
         "failures": _failures(mailboxes, jobs, runs, since, until),
         "runs": [_run_line(run) for run in runs],
